@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/venus-medic/venus-medic/internal/yamlconf"
+)
+
+// receiver is a real HTTP webhook receiver that keeps what it got.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []map[string]any
+	got    chan struct{}
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{got: make(chan struct{}, 100)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("webhook body is not JSON: %v: %s", err, b)
+		}
+		r.mu.Lock()
+		r.bodies = append(r.bodies, m)
+		r.mu.Unlock()
+		r.got <- struct{}{}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// wait returns the next n bodies, failing the test after a deadline.
+func (r *receiver) wait(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("only %d of %d notifications arrived", i, n)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.bodies
+	r.bodies = nil
+	return out
+}
+
+// quiet asserts that nothing more arrives within d.
+func (r *receiver) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-r.got:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		t.Fatalf("unexpected notification: %v", r.bodies)
+	case <-time.After(d):
+	}
+}
+
+const walletRules = `rules:
+  - name: wallet-password-not-set
+    source: venus-wallet
+    when: level == "ERROR" && msg contains "WalletSign error password not set"
+    severity: critical
+    summary: 'venus-wallet on {{ .host }} cannot sign: password not set ({{ field "api hub" }})'
+    cooldown: 15m
+    actions: [ops]
+`
+
+func walletLine(ts string) string {
+	return ts + "\tERROR\twallet_event\twalletevent/wallet_client.go:160\tWalletSign error password not set\t{\"api hub\": \"/dns/gw/tcp/83/wss\"}\n"
+}
+
+type env struct {
+	dir, log, rules, cfg string
+	url                  string
+	logs                 *bytes.Buffer
+	mu                   *sync.Mutex
+}
+
+func newEnv(t *testing.T, url string) *env {
+	dir := t.TempDir()
+	e := &env{dir: dir, log: filepath.Join(dir, "wallet.log"), rules: filepath.Join(dir, "rules.d"), cfg: filepath.Join(dir, "venus-medic.yaml"), url: url, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	if err := os.Mkdir(e.rules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), walletRules)
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+host: miner-01
+sources:
+  - name: venus-wallet
+    file: %s
+    parser: golog
+actions:
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, dir, e.rules, e.log, url))
+	return e
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (e *env) logText() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.String()
+}
+
+// start runs a daemon on the env's configuration until the returned stop is called.
+func (e *env) start(t *testing.T) (*Daemon, func()) {
+	t.Helper()
+	cfg, err := LoadConfig(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Output: syncWriter{e.mu, e.logs}, Level: hclog.Debug})
+	d, err := New(cfg, Options{Logger: log, SaveEvery: 50 * time.Millisecond, FlushIdle: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		t.Fatalf("daemon stopped: %v", err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("daemon did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return d, stop
+}
+
+// TestEndToEnd follows a wallet log that appears after the start, detects
+// the password line, delivers the notification with the event's fields, and
+// resumes after a restart without notifying twice.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	_, stop := e.start(t)
+
+	appendFile(t, e.log, "2026-11-25T10:21:33.123+0800\tINFO\tmain\tcmd/rpc.go:78\tstart rpc server at [/ip4/0.0.0.0/tcp/5678/http] ...\n")
+	appendFile(t, e.log, walletLine("2026-11-25T10:21:34.561+0800"))
+	got := r.wait(t, 1)
+	b := got[0]
+	if b["rule"] != "wallet-password-not-set" || b["severity"] != "critical" || b["source"] != "venus-wallet" || b["host"] != "miner-01" {
+		t.Errorf("body: %v", b)
+	}
+	if b["summary"] != "venus-wallet on miner-01 cannot sign: password not set (/dns/gw/tcp/83/wss)" {
+		t.Errorf("summary: %q", b["summary"])
+	}
+	if b["time"] != "2026-11-25T10:21:34.561+08:00" {
+		t.Errorf("time: %v", b["time"])
+	}
+	ev, _ := b["event"].(map[string]any)
+	if fields, _ := ev["fields"].(map[string]any); fields["api hub"] != "/dns/gw/tcp/83/wss" {
+		t.Errorf("event: %v", ev)
+	}
+	// The same line again within the cooldown (event time) stays quiet.
+	appendFile(t, e.log, walletLine("2026-11-25T10:22:34.561+0800"))
+	r.quiet(t, 500*time.Millisecond)
+	stop()
+
+	// Written while the daemon is down: read after the restart, once.
+	appendFile(t, e.log, walletLine("2026-11-25T11:00:00.000+0800"))
+	_, stop2 := e.start(t)
+	got = r.wait(t, 1)
+	if got[0]["time"] != "2026-11-25T11:00:00+08:00" {
+		t.Errorf("after restart: %v", got[0])
+	}
+	r.quiet(t, 500*time.Millisecond)
+	stop2()
+	audit, err := os.ReadFile(filepath.Join(e.dir, "state", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(audit), `"outcome":"ok"`); n != 2 {
+		t.Errorf("audit has %d ok records, want 2:\n%s", n, audit)
+	}
+}
+
+// TestReload changes the rules while the daemon runs: a valid change takes
+// effect and keeps state; a broken file is reported with its position and
+// the previous rules keep running.
+func TestReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	_, _ = e.start(t)
+
+	// A broken edit: reported, old rules still fire.
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), walletRules+"    cooldwn: 1m\n")
+	waitFor(t, func() bool { return strings.Contains(e.logText(), "reload failed") })
+	if !strings.Contains(e.logText(), "wallet.yaml:8:5: unknown field \"cooldwn\"") {
+		t.Errorf("reload error lacks the position:\n%s", e.logText())
+	}
+	appendFile(t, e.log, walletLine("2026-11-25T10:21:34.561+0800"))
+	r.wait(t, 1)
+
+	// A valid edit saved the way editors do (write a temp file, rename it over).
+	tmp := filepath.Join(e.rules, ".wallet.yaml.swp")
+	writeFile(t, tmp, walletRules+`  - name: wallet-listener-quit
+    source: venus-wallet
+    when: msg startsWith "listenWalletRequestOnce quit"
+    actions: [ops]
+`)
+	if err := os.Rename(tmp, filepath.Join(e.rules, "wallet.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(e.logText(), "rules reloaded") })
+	appendFile(t, e.log, "2026-11-25T10:21:35.562+0800\tWARN\twallet_event\twalletevent/wallet_client.go:75\tlistenWalletRequestOnce quit, try again\t{\"api hub\": \"/dns/gw/tcp/83/wss\"}\n")
+	// The cooldown of the first rule survived the reload.
+	appendFile(t, e.log, walletLine("2026-11-25T10:21:36.561+0800"))
+	got := r.wait(t, 1)
+	if got[0]["rule"] != "wallet-listener-quit" {
+		t.Errorf("got %v", got[0])
+	}
+	r.quiet(t, 500*time.Millisecond)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConfigErrors: every problem of a bad configuration is reported with
+// its position, and New refuses to start.
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	writeFile(t, p, `state_dir: /tmp/x
+sources:
+  - name: a
+    file: /tmp/a.log
+    parser: nope
+  - name: a
+    command: [journalctl, -f]
+    form: beginning
+actions:
+  ops:
+    type: webhook
+    url_file: /nonexistent/url
+`)
+	cfg, err := LoadConfig(p)
+	var lines []string
+	if err == nil {
+		_, err = cfg.BuildActions(hclog.NewNullLogger())
+	}
+	for _, e := range sortedErrs(err) {
+		lines = append(lines, e)
+	}
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{
+		p + `:8:5: unknown field "form"; did you mean "from"?`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+}
+
+func sortedErrs(err error) []string {
+	var out []string
+	for _, e := range yamlconf.Sorted(err) {
+		out = append(out, e.Error())
+	}
+	return out
+}
