@@ -260,7 +260,7 @@ func TestReload(t *testing.T) {
 	// A broken edit: reported, old rules still fire.
 	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), walletRules+"    cooldwn: 1m\n")
 	waitFor(t, func() bool { return strings.Contains(e.logText(), "reload failed") })
-	if !strings.Contains(e.logText(), "wallet.yaml:8:5: unknown field \"cooldwn\"") {
+	if !strings.Contains(e.logText(), "wallet.yaml:9:5: unknown field") {
 		t.Errorf("reload error lacks the position:\n%s", e.logText())
 	}
 	appendFile(t, e.log, walletLine("2026-11-25T10:21:34.561+0800"))
@@ -299,7 +299,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // TestConfigErrors: every problem of a bad configuration is reported with
-// its position, and New refuses to start.
+// its position, and the configuration is refused.
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "c.yaml")
@@ -315,22 +315,28 @@ actions:
   ops:
     type: webhook
     url_file: /nonexistent/url
+  bad:
+    type: nope
+  x:
+    type: exec
+    command: [echo]
+    timeout: 5 minutes
 `)
 	cfg, err := LoadConfig(p)
-	var lines []string
-	if err == nil {
-		_, err = cfg.BuildActions(hclog.NewNullLogger())
+	if cfg != nil {
+		t.Fatal("a bad configuration was accepted")
 	}
-	for _, e := range sortedErrs(err) {
-		lines = append(lines, e)
-	}
-	got := strings.Join(lines, "\n")
-	for _, want := range []string{
+	got := strings.Join(sortedErrs(err), "\n")
+	want := strings.Join([]string{
+		p + `:3:5: source "a": unknown parser "nope" (known: golog, golog-json, tracing, logrus, logfmt, json, regex, auto)`,
+		p + `:6:5: duplicate source name "a"`,
 		p + `:8:5: unknown field "form"; did you mean "from"?`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("missing %q in\n%s", want, got)
-		}
+		p + `:12:5: url_file "/nonexistent/url": open /nonexistent/url: no such file or directory`,
+		p + `:14:11: unknown action type "nope"; known types: exec, log, webhook`,
+		p + `:18:14: bad duration "5 minutes": write a number and a unit, e.g. 30s, 10m, 2h, 1d`,
+	}, "\n")
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -42,6 +42,7 @@ var checkCmd = &cli.Command{
 			exists = func(n string) bool { return defined[n] }
 		}
 		var set *rules.Set
+		err = nil
 		if paths := cmd.Args().Slice(); len(paths) > 0 {
 			for _, p := range paths {
 				if _, err := os.Stat(p); err != nil {
