@@ -291,7 +291,8 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 	d.rulesLoop(items)
 
 	d.log.Info("stopping: draining actions")
-	drainCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// systemd's TimeoutStopSec is 30s in the shipped unit: leave time to save.
+	drainCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	if err := d.disp.Close(drainCtx); err != nil {
 		d.log.Warn("actions still running at shutdown were cancelled", "error", err)
 	}
@@ -321,9 +322,12 @@ func (d *Daemon) parseStage(s *source, out chan<- item) {
 			out <- item{ev: makeEvent(s.parser, rec, d.cfg.Host), line: rec, src: s}
 		}
 	}
+	// flush hands over every pending record and forgets the joiners, so
+	// the files of past rotations do not accumulate.
 	flush := func() {
-		for _, j := range joiners {
+		for k, j := range joiners {
 			emit(j.Flush())
+			delete(joiners, k)
 		}
 	}
 	for {

@@ -22,8 +22,8 @@ type ReplayOptions struct {
 	// Source is the source name given to every event; "" infers it from
 	// each file's name (InferSource).
 	Source string
-	// Parser is the parser name (default auto).
-	Parser string
+	// Parser is the parser name (default auto); Pattern is the regex parser's.
+	Parser, Pattern string
 	Host   string
 	// MaxLineBytes cuts longer lines (default 1 MiB).
 	MaxLineBytes int
@@ -85,7 +85,7 @@ func Replay(ctx context.Context, set *rules.Set, files []string, opt ReplayOptio
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		p, err := parsers.New(opt.Parser, parsers.Options{})
+		p, err := parsers.New(opt.Parser, parsers.Options{Pattern: opt.Pattern})
 		if err != nil {
 			return st, err
 		}

@@ -28,6 +28,7 @@ var testCmd = &cli.Command{
 		&cli.StringSliceFlag{Name: "rules", Aliases: []string{"r"}, Usage: "rule `PATH` (file or directory; repeatable)", Required: true},
 		&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "source `NAME` of the lines (e.g. venus-wallet)"},
 		&cli.StringFlag{Name: "parser", Aliases: []string{"p"}, Value: "auto", Usage: "parser `NAME`"},
+		&cli.StringFlag{Name: "pattern", Usage: "regular expression with named groups, for --parser regex"},
 		&cli.BoolFlag{Name: "json", Usage: "one JSON object per firing on stdout, nothing else"},
 		&cli.StringFlag{Name: "host", Usage: "host name given to the events (default: this host)"},
 	},
@@ -61,7 +62,7 @@ var testCmd = &cli.Command{
 		defer w.Flush()
 		asJSON := cmd.Bool("json")
 		perRule := map[string]int{}
-		opt := daemon.ReplayOptions{Source: src, Parser: cmd.String("parser"), Host: host}
+		opt := daemon.ReplayOptions{Source: src, Parser: cmd.String("parser"), Pattern: cmd.String("pattern"), Host: host}
 		if isTerminal(os.Stderr) {
 			opt.Progress = progress(stderr)
 		}
