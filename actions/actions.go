@@ -194,28 +194,15 @@ func Build(file, name string, node *yaml.Node, log hclog.Logger) (*Configured, e
 func onePerPlace(errs []error) []error {
 	var out []error
 	seen := map[[2]int]bool{}
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range yamlconf.Flatten(errors.Join(errs...)) {
 		if pe, ok := e.(*yamlconf.PosError); ok {
 			at := [2]int{pe.Line, pe.Col}
 			if seen[at] {
-				return
+				continue
 			}
 			seen[at] = true
 		}
 		out = append(out, e)
-	}
-	for _, e := range errs {
-		walk(e)
 	}
 	return out
 }
@@ -251,7 +238,7 @@ func (s *spec) decode(v interface{ common() *Common }) error {
 
 // pair returns the key and value nodes of key in the entry (nil, nil when absent).
 func (s *spec) pair(key string) (k, v *yaml.Node) {
-	return pairIn(s.node, key)
+	return yamlconf.Pair(s.node, key)
 }
 
 // value returns the value node of key, or the entry's node when the key
@@ -266,20 +253,8 @@ func (s *spec) keyNode(key string) *yaml.Node {
 	return s.node
 }
 
-func pairIn(m *yaml.Node, key string) (k, v *yaml.Node) {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
-}
-
 func valueIn(m *yaml.Node, key string) *yaml.Node {
-	if _, v := pairIn(m, key); v != nil {
+	if _, v := yamlconf.Pair(m, key); v != nil {
 		return v
 	}
 	return m

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/venus-medic/venus-medic/event"
+	"github.com/venus-medic/venus-medic/internal/yamlconf"
 )
 
 // execConfig is the configuration of an exec action (SPEC §3).
@@ -110,7 +111,7 @@ func (c *execConfig) validate(s *spec) (*Exec, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		k, v := pairIn(en, name)
+		k, v := yamlconf.Pair(en, name)
 		if !envName.MatchString(name) {
 			errs = append(errs, s.errAt(k, "bad environment variable name %q: use letters, digits and _", name))
 			continue

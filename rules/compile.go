@@ -306,23 +306,10 @@ func (c *compiler) duration(n *yaml.Node) (time.Duration, bool) {
 
 // valueOf returns the value node of key in mapping m (m itself when absent).
 func valueOf(m *yaml.Node, key string) *yaml.Node {
-	if k, v := pair(m, key); k != nil {
+	if k, v := yamlconf.Pair(m, key); k != nil {
 		return v
 	}
 	return m
-}
-
-// pair returns the key and value nodes of key in mapping m.
-func pair(m *yaml.Node, key string) (k, v *yaml.Node) {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
 }
 
 // fieldNames are the event's names in expressions (the expr tags).
@@ -398,7 +385,7 @@ func (c *compiler) expr(m *yaml.Node, key string, val *yaml.Node, asBool bool) (
 		c.errAt(val, "%s must be an expression", key)
 		return nil, nil
 	}
-	k, _ := pair(m, key)
+	k, _ := yamlconf.Pair(m, key)
 	src := val.Value
 	p, err := compileExpr(src, asBool)
 	if err == nil {
@@ -449,7 +436,7 @@ var templateLine = regexp.MustCompile(`^template: [^:]*:(\d+):(?:(\d+):)? ?(.*)$
 
 // templateErr reports a template parse error at its line in the value.
 func (c *compiler) templateErr(m *yaml.Node, key string, val *yaml.Node, err error) {
-	k, _ := pair(m, key)
+	k, _ := yamlconf.Pair(m, key)
 	msg := err.Error()
 	off := 0
 	if mm := templateLine.FindStringSubmatch(msg); mm != nil {

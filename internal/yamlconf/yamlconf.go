@@ -38,10 +38,9 @@ func At(file string, n *yaml.Node, format string, args ...any) *PosError {
 	return &PosError{File: file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Sorted returns the PosErrors inside err (as built by errors.Join, at any
-// depth) ordered by file and position; any other error is returned as a
-// PosError with only its message, so nothing is lost.
-func Sorted(err error) []error {
+// Flatten returns the leaf errors inside err (as built by errors.Join, at
+// any depth), in order.
+func Flatten(err error) []error {
 	var out []error
 	var walk func(error)
 	walk = func(e error) {
@@ -57,6 +56,13 @@ func Sorted(err error) []error {
 		out = append(out, e)
 	}
 	walk(err)
+	return out
+}
+
+// Sorted returns the errors inside err (see Flatten) with the PosErrors
+// ordered by file and position first; other errors follow, so nothing is lost.
+func Sorted(err error) []error {
+	out := Flatten(err)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, aok := out[i].(*PosError)
 		b, bok := out[j].(*PosError)
@@ -72,6 +78,20 @@ func Sorted(err error) []error {
 		return a.Col < b.Col
 	})
 	return out
+}
+
+// Pair returns the key and value nodes of key in mapping m (nil, nil when
+// m is not a mapping or lacks the key).
+func Pair(m *yaml.Node, key string) (k, v *yaml.Node) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
 }
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
