@@ -243,7 +243,9 @@ func (c *Command) readLines(ctx context.Context, r io.Reader, out chan<- event.L
 			data = data[k+1:]
 		}
 		if err != nil {
-			if !lb.empty() {
+			// A last line without its newline: complete when the
+			// command ended by itself, cut short when it was stopped.
+			if !lb.empty() && ctx.Err() == nil {
 				send(lb.take(nil), now)
 			}
 			return
@@ -268,6 +270,9 @@ func (c *Command) logStderr(r io.Reader) {
 	lb := lineBuf{max: stderrLineBytes}
 	emit := func(text []byte) {
 		if !lim.Allow() {
+			if dropped == 0 {
+				c.log.Warn("command writes too much to stderr, logging only some of it", "command", c.cfg.Argv[0])
+			}
 			dropped++
 			return
 		}

@@ -534,3 +534,19 @@ func inotifyFDs(t *testing.T) int {
 	}
 	return n
 }
+
+// Runs of NULs between lines (a hole left by a writer, or blocks never
+// written before a crash) are skipped; NULs inside a line are kept.
+func TestFileSkipsNULRuns(t *testing.T) {
+	skipShort(t)
+	p := filepath.Join(t.TempDir(), "wallet.log")
+	appendFile(t, p, "")
+	f, _ := newFile(t, FileConfig{Paths: []string{p}})
+	r := start(t, f)
+	appendFile(t, p, seqLine(1)+"\n"+strings.Repeat("\x00", 70000)+seqLine(2)+"\n"+"in\x00side\n")
+	lines := r.waitN(3)
+	checkSeq(t, lines[:2], 1, 2)
+	if string(lines[2].Text) != "in\x00side" {
+		t.Fatalf("got %q", lines[2].Text)
+	}
+}

@@ -183,3 +183,35 @@ func TestFileRestartNewFiles(t *testing.T) {
 	checkSeq(t, per[b], 101, 110)
 	checkSeq(t, per[other], 211, 215)
 }
+
+// The pipeline commits a record joined from several lines (a Go panic)
+// with the first line's number and the last line's offset: after a
+// restart the numbers still go on from the last line committed.
+func TestFileRestartLineNumbersAfterJoinedRecord(t *testing.T) {
+	skipShort(t)
+	p := filepath.Join(t.TempDir(), "wallet.log")
+	appendFile(t, p, "")
+	cfg := FileConfig{Paths: []string{p}}
+	f, _ := newFile(t, cfg)
+	r := start(t, f)
+	r.mu.Lock()
+	r.commitLimit = 0
+	r.mu.Unlock()
+	appendFile(t, p, seqs(1, 10))
+	lines := r.waitSeq(10)
+	rec := lines[3] // lines 2..4 joined into one record
+	rec.Offset, rec.Num = lines[3].Offset, lines[1].Num
+	f.Commit(lines[0])
+	f.Commit(rec)
+	r.stop()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := secondRun(t, cfg, snap)
+	got := r2.waitSeq(10)
+	checkSeq(t, got, 5, 10)
+	if got[0].Num != 5 {
+		t.Fatalf("line 5 numbered %d after the restart", got[0].Num)
+	}
+}
