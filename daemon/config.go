@@ -53,6 +53,10 @@ type SourceConfig struct {
 	Pattern string     `yaml:"pattern"`
 	From    string     `yaml:"from"`
 	Env     []string   `yaml:"env"`
+	// Stderr says what a command source does with its command's stderr:
+	// "log" (default: logged as warnings) or "lines" (read like stdout, as
+	// `docker logs` needs: it writes the container's stderr to its own).
+	Stderr string `yaml:"stderr"`
 
 	node *yaml.Node
 }
@@ -188,6 +192,15 @@ func (c *Config) validate() error {
 		}
 		if _, err := parsers.New(s.Parser, parsers.Options{Pattern: s.Pattern}); err != nil {
 			at("source %q: %v", s.Name, err)
+		}
+		switch s.Stderr {
+		case "", "log":
+		case "lines":
+			if len(s.Command) == 0 {
+				at("source %q: stderr applies to command sources only", s.Name)
+			}
+		default:
+			at("source %q: stderr must be log or lines, not %q", s.Name, s.Stderr)
 		}
 		switch s.From {
 		case "", "end", "beginning":

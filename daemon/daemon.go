@@ -61,8 +61,10 @@ type Daemon struct {
 	set      *rules.Set
 	reloadCh chan reloadReq
 
-	mu         sync.Mutex // guards lastReload
+	mu         sync.Mutex // guards cfg (swapped by reloads) and lastReload
 	lastReload reloadResult
+	// host is the configuration's host name (it does not change on reload).
+	host string
 
 	// ready is closed once the daemon runs (tests wait on it).
 	ready chan struct{}
@@ -115,7 +117,7 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 	if opts.SaveEvery <= 0 {
 		opts.SaveEvery = time.Second
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, reloadCh: make(chan reloadReq), ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, host: cfg.Host, opts: opts, log: opts.Logger, reloadCh: make(chan reloadReq), ready: make(chan struct{})}
 
 	acts, set, err := d.load(cfg)
 	if err != nil {
@@ -182,7 +184,7 @@ func (d *Daemon) newSource(sc SourceConfig, pos json.RawMessage) (*source, error
 		}
 		s.src, s.file = f, f
 	case len(sc.Command) > 0:
-		c, err := sources.NewCommand(sources.CommandConfig{Name: sc.Name, Argv: sc.Command, Env: sc.Env}, log)
+		c, err := sources.NewCommand(sources.CommandConfig{Name: sc.Name, Argv: sc.Command, Env: sc.Env, MergeStderr: sc.Stderr == "lines"}, log)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
 		}
@@ -264,7 +266,9 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go d.watchRules(watchCtx)
+	setup := make(chan struct{})
+	go d.watchRules(watchCtx, setup)
+	<-setup
 	go func() {
 		for {
 			select {
@@ -307,6 +311,13 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 	return nil
 }
 
+// config returns the configuration in force.
+func (d *Daemon) config() *Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 // Ready is closed once Run has started every stage.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
@@ -319,7 +330,7 @@ func (d *Daemon) parseStage(s *source, out chan<- item) {
 	idle.Stop()
 	emit := func(recs []event.Line) {
 		for _, rec := range recs {
-			out <- item{ev: makeEvent(s.parser, rec, d.cfg.Host), line: rec, src: s}
+			out <- item{ev: makeEvent(s.parser, rec, d.host), line: rec, src: s}
 		}
 	}
 	// flush hands over every pending record and forgets the joiners, so
@@ -469,16 +480,16 @@ func (d *Daemon) Reload(ctx context.Context, why string) error {
 func (d *Daemon) swap(why string) error {
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 	defer daemon.SdNotify(false, daemon.SdNotifyReady)
-	cfg := d.cfg
-	if d.cfg.File != "" && !strings.HasPrefix(d.cfg.File, "(embedded)") {
-		c, err := LoadConfig(d.cfg.File)
+	cfg := d.config()
+	if cfg.File != "" && !strings.HasPrefix(cfg.File, "(embedded)") {
+		c, err := LoadConfig(cfg.File)
 		if err != nil {
 			return d.reloadFailed(why, err)
 		}
-		if !sameSources(c, d.cfg) {
+		if !sameSources(c, cfg) {
 			d.log.Warn("sources changed in the configuration: restart venus-medic to apply them; rules and actions are reloaded now")
 		}
-		c.Sources = d.cfg.Sources
+		c.Sources = cfg.Sources
 		cfg = c
 	}
 	acts, set, err := d.load(cfg)
@@ -487,9 +498,9 @@ func (d *Daemon) swap(why string) error {
 	}
 	set.Adopt(d.set)
 	d.set = set
-	d.cfg = cfg
 	d.disp.Update(acts)
 	d.mu.Lock()
+	d.cfg = cfg
 	d.lastReload = reloadResult{Time: time.Now(), OK: true}
 	d.mu.Unlock()
 	d.log.Info("rules reloaded", "why", why, "rules", len(set.Rules()), "actions", len(acts))

@@ -57,13 +57,13 @@ func ruleFiles(path string) []string {
 
 // watchedHash hashes the names and contents of the configuration file and
 // every rule file, so a reload happens only when something really changed.
-func (d *Daemon) watchedHash() [32]byte {
+func watchedHash(cfg *Config) [32]byte {
 	h := sha256.New()
 	var paths []string
-	if d.cfg.File != "" && !strings.HasPrefix(d.cfg.File, "(embedded)") {
-		paths = append(paths, d.cfg.File)
+	if cfg.File != "" && !strings.HasPrefix(cfg.File, "(embedded)") {
+		paths = append(paths, cfg.File)
 	}
-	for _, p := range d.cfg.RulePaths() {
+	for _, p := range cfg.RulePaths() {
 		paths = append(paths, ruleFiles(p)...)
 	}
 	for _, p := range paths {
@@ -82,8 +82,9 @@ func (d *Daemon) watchedHash() [32]byte {
 // watches the rule directories and their parents (so a save by rename, an
 // editor's backup dance and a directory symlink swap are all seen), waits
 // for the changes to settle, and compares content hashes; a rescan every
-// minute covers missed events (network filesystems, watch limits).
-func (d *Daemon) watchRules(ctx context.Context) {
+// minute covers missed events (network filesystems, watch limits). setup
+// is closed once the watches are in place and the starting state is known.
+func (d *Daemon) watchRules(ctx context.Context, setup chan<- struct{}) {
 	const settle = 300 * time.Millisecond
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -94,11 +95,12 @@ func (d *Daemon) watchRules(ctx context.Context) {
 		if w == nil {
 			return
 		}
+		cfg := d.config()
 		want := map[string]bool{}
-		if d.cfg.File != "" && !strings.HasPrefix(d.cfg.File, "(embedded)") {
-			want[filepath.Dir(d.cfg.File)] = true
+		if cfg.File != "" && !strings.HasPrefix(cfg.File, "(embedded)") {
+			want[filepath.Dir(cfg.File)] = true
 		}
-		for _, p := range d.cfg.RulePaths() {
+		for _, p := range cfg.RulePaths() {
 			want[filepath.Dir(filepath.Clean(p))] = true
 			if st, err := os.Stat(p); err == nil && st.IsDir() {
 				want[p] = true
@@ -128,13 +130,14 @@ func (d *Daemon) watchRules(ctx context.Context) {
 		defer w.Close()
 		events, errs = w.Events, w.Errors
 	}
-	current := d.watchedHash()
+	current := watchedHash(d.config())
+	close(setup)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	rescan := time.NewTicker(time.Minute)
 	defer rescan.Stop()
 	check := func() {
-		h := d.watchedHash()
+		h := watchedHash(d.config())
 		if h == current {
 			return
 		}

@@ -24,7 +24,7 @@ type ReplayOptions struct {
 	Source string
 	// Parser is the parser name (default auto); Pattern is the regex parser's.
 	Parser, Pattern string
-	Host   string
+	Host            string
 	// MaxLineBytes cuts longer lines (default 1 MiB).
 	MaxLineBytes int
 	// Progress, when set, is called about twice a second with the bytes
