@@ -347,3 +347,79 @@ func sortedErrs(err error) []string {
 	}
 	return out
 }
+
+// TestReloadSymlinkSwap: the rules directory is a symlink swapped to a new
+// directory (the way configuration managers and Kubernetes deploy): the
+// new rules take effect.
+func TestReloadSymlinkSwap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	v1 := filepath.Join(e.dir, "rules.v1")
+	if err := os.Rename(e.rules, v1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(v1, e.rules); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = e.start(t)
+
+	v2 := filepath.Join(e.dir, "rules.v2")
+	if err := os.Mkdir(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(v2, "wallet.yaml"), `rules:
+  - name: wallet-listener-quit
+    source: venus-wallet
+    when: msg startsWith "listenWalletRequestOnce quit"
+    actions: [ops]
+`)
+	tmp := filepath.Join(e.dir, "rules.d.new")
+	if err := os.Symlink(v2, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.rules); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(e.logText(), "rules reloaded") })
+	appendFile(t, e.log, walletLine("2026-11-25T10:21:34.561+0800"))
+	appendFile(t, e.log, "2026-11-25T10:21:35.562+0800\tWARN\twallet_event\twalletevent/wallet_client.go:75\tlistenWalletRequestOnce quit\t{\"api hub\": \"/dns/gw/tcp/83/wss\"}\n")
+	got := r.wait(t, 1)
+	if got[0]["rule"] != "wallet-listener-quit" {
+		t.Errorf("got %v: the old rules still run", got[0])
+	}
+	r.quiet(t, 300*time.Millisecond)
+}
+
+// TestBadInputKeepsGoing: invalid UTF-8, NUL bytes and a 5 MB line neither
+// stop the daemon nor hide the lines after them; an unparsable line is
+// still an event (level "", msg = the raw text).
+func TestBadInputKeepsGoing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	writeFile(t, filepath.Join(e.rules, "raw.yaml"), `rules:
+  - name: raw-line
+    source: venus-wallet
+    when: level == "" && msg contains "garbage"
+    summary: '{{ .msg }}'
+    actions: [ops]
+`)
+	_, _ = e.start(t)
+	appendFile(t, e.log, "\xff\xfe garbage \x00 here\n"+strings.Repeat("A", 5<<20)+"\n"+walletLine("2026-11-25T10:21:34.561+0800"))
+	got := r.wait(t, 2)
+	rules := map[string]map[string]any{}
+	for _, b := range got {
+		rules[b["rule"].(string)] = b
+	}
+	if rules["raw-line"] == nil || rules["wallet-password-not-set"] == nil {
+		t.Fatalf("got %v", got)
+	}
+	if s := rules["raw-line"]["summary"].(string); !strings.Contains(s, "garbage") {
+		t.Errorf("raw summary %q", s)
+	}
+}
