@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -116,7 +117,8 @@ func text(v any) string {
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	case float64:
-		return fmt.Sprint(x)
+		// JSON numbers arrive as float64: print 1234567, not 1.234567e+06.
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	case map[string]any, []any:
 		b, _ := json.Marshal(x)
 		return string(b)

@@ -13,7 +13,7 @@ func firing() *Firing {
 			Source: "venus-wallet", Host: "miner-01", Level: "ERROR",
 			Time:   time.Date(2026, 11, 25, 10, 21, 34, 561e6, time.FixedZone("", 8*3600)),
 			Msg:    "WalletSign error password not set",
-			Fields: map[string]any{"api hub": "/dns/gw/tcp/83/wss", "ddl-idx": float64(7)},
+			Fields: map[string]any{"api hub": "/dns/gw/tcp/83/wss", "ddl-idx": float64(7), "mid": float64(1234567)},
 		},
 	}
 }
@@ -32,8 +32,8 @@ func render(t *testing.T, src string, f *Firing) string {
 }
 
 func TestTemplateNames(t *testing.T) {
-	got := render(t, `{{ .rule }} {{ .severity }} on {{ .host }}/{{ .source }} at {{ .time.Format "15:04:05.000" }}: {{ .msg }} via {{ field "api hub" }} ddl {{ field "ddl-idx" }} x{{ .count }}`, firing())
-	want := "wallet-password-not-set critical on miner-01/venus-wallet at 10:21:34.561: WalletSign error password not set via /dns/gw/tcp/83/wss ddl 7 x2"
+	got := render(t, `{{ .rule }} {{ .severity }} on {{ .host }}/{{ .source }} at {{ .time.Format "15:04:05.000" }}: {{ .msg }} via {{ field "api hub" }} ddl {{ field "ddl-idx" }} miner {{ field "mid" }} x{{ .count }}`, firing())
+	want := "wallet-password-not-set critical on miner-01/venus-wallet at 10:21:34.561: WalletSign error password not set via /dns/gw/tcp/83/wss ddl 7 miner 1234567 x2"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
