@@ -65,3 +65,29 @@ func BenchmarkEvalVM(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEvalTimed is BenchmarkEval with every rule an absence or a
+// sequence, whose clocks every event of their sources looks at.
+func BenchmarkEvalTimed(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("rules:\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&sb, "  - name: r%d\n    when: 'level == \"ERROR\" && msg contains \"needle %d\"'\n", i, i)
+		if i%2 == 0 {
+			sb.WriteString("    absent: {within: 10m}\n")
+		} else {
+			sb.WriteString("    sequence: {then: 'msg == \"done\"', within: 10m, by: 'fields[\"deadline\"]'}\n")
+		}
+	}
+	set, err := LoadFiles(map[string][]byte{"bench.yaml": []byte(sb.String())}, Options{Host: "h"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := benchEvent
+	b.ReportAllocs()
+	for b.Loop() {
+		if f := set.Eval(&ev); len(f) != 0 {
+			b.Fatal("fired")
+		}
+	}
+}

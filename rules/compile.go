@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,32 @@ type ruleDoc struct {
 	Actions     yaml.Node         `yaml:"actions"`
 	Resolve     yaml.Node         `yaml:"resolve"`
 	Verify      *verifyDoc        `yaml:"verify"`
+	Absent      *absentDoc        `yaml:"absent"`
+	Sequence    *sequenceDoc      `yaml:"sequence"`
+	Budget      *budgetDoc        `yaml:"budget"`
+	Escalate    yaml.Node         `yaml:"escalate"`
 }
 
 type thresholdDoc struct {
 	Count  yaml.Node `yaml:"count"`
 	Within yaml.Node `yaml:"within"`
 	By     yaml.Node `yaml:"by"`
+}
+
+type absentDoc struct {
+	Within yaml.Node `yaml:"within"`
+	By     yaml.Node `yaml:"by"`
+}
+
+type sequenceDoc struct {
+	Then   yaml.Node `yaml:"then"`
+	Within yaml.Node `yaml:"within"`
+	By     yaml.Node `yaml:"by"`
+}
+
+type budgetDoc struct {
+	Count  yaml.Node `yaml:"count"`
+	Within yaml.Node `yaml:"within"`
 }
 
 type verifyDoc struct {
@@ -182,25 +203,51 @@ func (c *compiler) rule(n *yaml.Node) {
 
 	// threshold
 	if tn := valueOf(n, "threshold"); d.Threshold != nil && tn.Kind == yaml.MappingNode {
-		if d.Threshold.Count.Kind == 0 {
-			c.errAt(tn, "threshold needs a count")
-		} else if v, err := strconv.Atoi(d.Threshold.Count.Value); err != nil || d.Threshold.Count.Kind != yaml.ScalarNode {
-			c.errAt(&d.Threshold.Count, "threshold count must be a whole number, got %q", d.Threshold.Count.Value)
-		} else if v < 1 {
-			c.errAt(&d.Threshold.Count, "threshold count must be at least 1, got %d", v)
-		} else {
-			r.count = v
-		}
-		if d.Threshold.Within.Kind == 0 {
-			c.errAt(tn, "threshold needs within (a duration)")
-		} else if v, ok := c.duration(&d.Threshold.Within); ok {
-			if v <= 0 {
-				c.errAt(&d.Threshold.Within, "threshold within must be longer than 0")
-			}
-			r.within = v
-		}
+		r.count = c.count(tn, "threshold", &d.Threshold.Count)
+		r.within = c.window(tn, "threshold", &d.Threshold.Within)
 		if d.Threshold.By.Kind != 0 {
 			r.by, _ = c.expr(tn, "by", &d.Threshold.By, false)
+			r.bySrc = d.Threshold.By.Value
+		}
+	}
+
+	// absent, sequence: at most one of them, and neither with a threshold
+	c.exclusive(n, "threshold", "absent", "sequence")
+	if an := valueOf(n, "absent"); d.Absent != nil && an.Kind == yaml.MappingNode {
+		r.absent = &absentSpec{within: c.window(an, "absent", &d.Absent.Within)}
+		if d.Absent.By.Kind != 0 {
+			r.by, _ = c.expr(an, "by", &d.Absent.By, false)
+			r.bySrc = d.Absent.By.Value
+		}
+	}
+	if sn := valueOf(n, "sequence"); d.Sequence != nil && sn.Kind == yaml.MappingNode {
+		q := &sequenceSpec{}
+		if d.Sequence.Then.Kind == 0 {
+			c.errAt(sn, "sequence needs then (what must follow an event matching when)")
+		} else {
+			q.then, q.pre = c.expr(sn, "then", &d.Sequence.Then, true)
+			q.thenSrc = d.Sequence.Then.Value
+		}
+		q.within = c.window(sn, "sequence", &d.Sequence.Within)
+		if d.Sequence.By.Kind != 0 {
+			r.by, _ = c.expr(sn, "by", &d.Sequence.By, false)
+			r.bySrc = d.Sequence.By.Value
+		}
+		r.seq = q
+	}
+
+	// budget, escalate
+	if bn := valueOf(n, "budget"); d.Budget != nil && bn.Kind == yaml.MappingNode {
+		r.budget = &budgetSpec{
+			count:  c.count(bn, "budget", &d.Budget.Count),
+			within: c.window(bn, "budget", &d.Budget.Within),
+		}
+	}
+	if d.Escalate.Kind != 0 {
+		r.escalate = c.actions(&d.Escalate, "escalate")
+		if d.Budget == nil {
+			k, _ := yamlconf.Pair(n, "escalate")
+			c.errAt(k, "escalate needs a budget: it lists the actions run instead of the rule's actions once the budget is used up")
 		}
 	}
 
@@ -248,6 +295,56 @@ func (c *compiler) rule(n *yaml.Node) {
 
 	if len(c.errs) == before {
 		c.rules = append(c.rules, r)
+	}
+}
+
+// count reads the count of a threshold or a budget (what), a whole
+// number of at least 1, in mapping m.
+func (c *compiler) count(m *yaml.Node, what string, n *yaml.Node) int {
+	if n.Kind == 0 {
+		c.errAt(m, "%s needs a count", what)
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	switch {
+	case err != nil || n.Kind != yaml.ScalarNode:
+		c.errAt(n, "%s count must be a whole number, got %q", what, n.Value)
+		return 0
+	case v < 1:
+		c.errAt(n, "%s count must be at least 1, got %d", what, v)
+		return 0
+	}
+	return v
+}
+
+// window reads the `within` of a threshold, absent, sequence or budget
+// (what), a duration longer than 0, in mapping m.
+func (c *compiler) window(m *yaml.Node, what string, n *yaml.Node) time.Duration {
+	if n.Kind == 0 {
+		c.errAt(m, "%s needs within (a duration)", what)
+		return 0
+	}
+	v, ok := c.duration(n)
+	if ok && v <= 0 {
+		c.errAt(n, "%s within must be longer than 0", what)
+	}
+	return v
+}
+
+// exclusive reports every key of rule mapping m that comes after another
+// of keys: those rule kinds do not combine.
+func (c *compiler) exclusive(m *yaml.Node, keys ...string) {
+	var first string
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if !slices.Contains(keys, k.Value) {
+			continue
+		}
+		if first == "" || first == k.Value {
+			first = k.Value
+			continue
+		}
+		c.errAt(k, "%s cannot be combined with %s in one rule", k.Value, first)
 	}
 }
 

@@ -34,6 +34,11 @@ type rule struct {
 	count       int           // threshold count; 0: no threshold
 	within      time.Duration // threshold window
 	by          *vm.Program   // group key; nil: one group
+	bySrc       string
+	absent      *absentSpec
+	seq         *sequenceSpec
+	budget      *budgetSpec
+	escalate    []string // actions beyond the budget
 	actions     []string
 	resolve     *vm.Program
 	resolvePre  []cond
@@ -46,12 +51,44 @@ type rule struct {
 	nResolved   atomic.Uint64
 	nVerified   atomic.Uint64
 	nFailed     atomic.Uint64
+	nEscalated  atomic.Uint64
 
 	// State, by group key. open counts groups with an open incident,
 	// pending those with a pending verification.
 	groups  map[string]*group
 	open    int
 	pending int
+
+	// Deadlines of an absent or sequence rule (see timed.go): when due,
+	// no group's deadline is before nextDue (it may be stale, earlier
+	// than the earliest). live is set by the first event of the rule's
+	// sources; until then, after a Restore, Tick waits a whole window
+	// from its first call (waitFrom) before it lets a deadline pass.
+	due      bool
+	nextDue  time.Time
+	live     bool
+	waitFrom time.Time
+}
+
+// absentSpec is an `absent` block: fire when nothing matched for within.
+type absentSpec struct {
+	within time.Duration
+}
+
+// sequenceSpec is a `sequence` block: fire when an event matching `when`
+// is not followed by one matching then within.
+type sequenceSpec struct {
+	then    *vm.Program
+	pre     []cond
+	thenSrc string
+	within  time.Duration
+}
+
+// budgetSpec is a remediation budget: at most count firings run the
+// rule's actions per group within within.
+type budgetSpec struct {
+	count  int
+	within time.Duration
 }
 
 type verifySpec struct {
@@ -77,6 +114,22 @@ type group struct {
 	Seen     time.Time `json:"seen"`
 	Incident *incident `json:"incident,omitempty"`
 	Verify   *pending  `json:"verify,omitempty"`
+	// Absence is the state of an `absent` rule.
+	Absence *absence `json:"absence,omitempty"`
+	// Sequence is the event matching `when` that waits for its `then`.
+	Sequence *event.Event `json:"sequence,omitempty"`
+	// Budget are the times of the firings that ran the rule's actions
+	// within the budget's window (at most the budget's count).
+	Budget []time.Time `json:"budget,omitempty"`
+}
+
+// absence is what an `absent` rule knows of one group: the last matching
+// event (or, for a rule without `by`, the first event of its sources when
+// nothing matched yet), whose time starts the clock, and whether the
+// silence after it has been reported.
+type absence struct {
+	Event event.Event `json:"event"`
+	Fired bool        `json:"fired,omitempty"`
 }
 
 // incident is an open incident, closed by an event matching `resolve`.
@@ -94,7 +147,14 @@ type pending struct {
 
 // stateful reports whether the rule keeps per-group state at all.
 func (r *rule) stateful() bool {
-	return r.count > 0 || r.cooldown > 0 || r.resolve != nil || r.verify != nil
+	return r.count > 0 || r.cooldown > 0 || r.resolve != nil || r.verify != nil ||
+		r.absent != nil || r.seq != nil || r.budget != nil
+}
+
+// incidents reports whether the rule's firings open incidents: with a
+// resolve, or for an absence (closed when a match is seen again).
+func (r *rule) incidents() bool {
+	return r.resolve != nil || r.absent != nil
 }
 
 func (r *rule) stats() Stats {
@@ -107,6 +167,7 @@ func (r *rule) stats() Stats {
 		Resolved:     r.nResolved.Load(),
 		Verified:     r.nVerified.Load(),
 		VerifyFailed: r.nFailed.Load(),
+		Escalated:    r.nEscalated.Load(),
 	}
 	for _, b := range r.buckets {
 		st.Evaluations += b.evals.Load()
@@ -163,6 +224,19 @@ func (c *evalCtx) boxedEnv() any {
 // event or a Tick at or after it), an `absent` verification succeeds and
 // a `present` one fails with the verified firing's event. A new firing of
 // the group replaces its pending verification.
+//
+// Absent and sequence rules fire when a deadline passes, see timed.go; an
+// event of such a rule's sources first lets the rule's deadlines it is
+// past expire.
+//
+// Budget: per group, the times of the firings that ran the rule's actions
+// are kept; those more than the budget's `within` before a firing are
+// dropped (one exactly `within` earlier still counts). When `count`
+// remain, the firing is still made (it counts for the cooldown and opens
+// the incident) but its actions are the rule's `escalate` list, its
+// summary starts with BudgetPrefix, and it opens no verification (no
+// remediation ran); it does not use the budget. Firings held back by the
+// cooldown use none either.
 func (s *Set) Eval(ev *event.Event) []event.Firing {
 	var out []event.Firing
 	if s.pending > 0 && !ev.Time.Before(s.nextDeadline) {
@@ -247,6 +321,9 @@ func keyString(v any) string {
 
 func (s *Set) evalRule(r *rule, c *evalCtx, out []event.Firing) []event.Firing {
 	c.keyDone = false
+	if r.absent != nil || r.seq != nil {
+		out = s.beforeWhen(r, c, out)
+	}
 	if r.pending > 0 || r.open > 0 {
 		out = s.followUp(r, c, out)
 	}
@@ -256,13 +333,18 @@ func (s *Set) evalRule(r *rule, c *evalCtx, out []event.Firing) []event.Firing {
 	r.nMatches.Add(1)
 	key := s.groupKey(r, c)
 	if !r.stateful() {
-		return append(out, s.fire(r, &c.e, key, 1))
+		return append(out, s.fire(r, &c.e, key, 1, ""))
 	}
 	now := c.e.Time
 	g := s.group(r, key, now)
-	if r.cooldown > 0 && !g.Last.IsZero() && now.Sub(g.Last) < r.cooldown {
-		g.Suppressed++
-		r.nSuppressed.Add(1)
+	switch {
+	case r.absent != nil:
+		return s.heard(r, g, c, out)
+	case r.seq != nil:
+		s.await(r, g, c)
+		return out
+	}
+	if s.cooling(r, g, now) {
 		return out
 	}
 	n := 1
@@ -280,19 +362,59 @@ func (s *Set) evalRule(r *rule, c *evalCtx, out []event.Firing) []event.Firing {
 		n = len(g.Times)
 		g.Times = g.Times[:0]
 	}
-	f := s.fire(r, &c.e, key, n+g.Suppressed)
+	return append(out, s.commit(r, g, key, &c.e, n, now, now, ""))
+}
+
+// cooling reports whether a firing of group g at now is held back by the
+// cooldown, and then counts it as suppressed.
+func (s *Set) cooling(r *rule, g *group, now time.Time) bool {
+	if r.cooldown > 0 && !g.Last.IsZero() && now.Sub(g.Last) < r.cooldown {
+		g.Suppressed++
+		r.nSuppressed.Add(1)
+		return true
+	}
+	return false
+}
+
+// commit makes the firing of group g for event e, at now (the event's
+// time, or the deadline that passed): n matches plus those the cooldown
+// held back. It starts the cooldown, spends the remediation budget (or,
+// when it is used up, turns the firing into an escalation), opens the
+// incident, and opens the verification, due `within` after verifyFrom
+// (the time the firing is made). def is the summary when the rule has
+// none ("": the event's msg).
+func (s *Set) commit(r *rule, g *group, key string, e *event.Event, n int, now, verifyFrom time.Time, def string) event.Firing {
+	f := s.fire(r, e, key, n+g.Suppressed, def)
 	g.Suppressed = 0
 	g.Last = now
-	if r.resolve != nil {
+	escalated := false
+	if b := r.budget; b != nil {
+		keep := g.Budget[:0]
+		for _, t := range g.Budget {
+			if now.Sub(t) <= b.within {
+				keep = append(keep, t)
+			}
+		}
+		g.Budget = keep
+		if len(g.Budget) >= b.count {
+			escalated = true
+			f.Actions = orEmpty(r.escalate)
+			f.Summary = BudgetPrefix + f.Summary
+			r.nEscalated.Add(1)
+		} else {
+			g.Budget = append(g.Budget, now)
+		}
+	}
+	if r.incidents() {
 		if g.Incident == nil {
 			r.open++
 		}
 		g.Incident = &incident{ID: f.ID, Summary: f.Summary, Since: now}
 	}
-	if r.verify != nil {
-		s.setPending(r, g, &pending{Deadline: now.Add(r.verify.within), Firing: f})
+	if r.verify != nil && !escalated {
+		s.setPending(r, g, &pending{Deadline: verifyFrom.Add(r.verify.within), Firing: f})
 	}
-	return append(out, f)
+	return f
 }
 
 // followUp shows an event of the rule's sources to the pending
@@ -397,13 +519,17 @@ func (s *Set) setPending(r *rule, g *group, p *pending) {
 	}
 }
 
-// fire builds a firing of rule r for event e.
-func (s *Set) fire(r *rule, e *event.Event, key string, count int) event.Firing {
+// fire builds a firing of rule r for event e; def is the summary when the
+// rule has none ("": the event's msg).
+func (s *Set) fire(r *rule, e *event.Event, key string, count int, def string) event.Firing {
 	f := event.Firing{
 		ID: firingID(r.name, key, e), Rule: r.name, Severity: r.severity,
 		Actions: orEmpty(r.actions), Group: key, Count: count, Event: *e,
 	}
-	f.Summary = e.Msg
+	f.Summary = def
+	if def == "" {
+		f.Summary = e.Msg
+	}
 	if r.summary != nil {
 		if sum, err := r.summary.Render(&f); err != nil {
 			r.nErrors.Add(1)
@@ -445,13 +571,18 @@ func firingID(rule, key string, e *event.Event) string {
 
 // Tick lets time pass without an event: verifications whose deadline is
 // at or before now end (an `absent` one succeeds, a `present` one fails
-// and fires). now is usually the wall clock in `run` and the last event's
-// time at the end of `test`.
+// and fires); then, rule by rule, absences and sequences whose deadline is
+// before now fire (see timed.go). now is usually the wall clock in `run`
+// and the last event's time at the end of `test`.
 func (s *Set) Tick(now time.Time) []event.Firing {
-	if s.pending == 0 || now.Before(s.nextDeadline) {
-		return nil
+	var out []event.Firing
+	if s.pending > 0 && !now.Before(s.nextDeadline) {
+		out = s.expire(now, out)
 	}
-	return s.expire(now, nil)
+	for _, r := range s.timed {
+		out = s.tickTimed(r, now, out)
+	}
+	return out
 }
 
 // expire ends the verifications due at now, in deadline order.

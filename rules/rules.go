@@ -9,9 +9,10 @@
 // Set untouched.
 //
 // Expressions are expr-lang/expr over event.Event (its expr tags are the
-// names: msg, level, fields, ...), compiled once; `when`, `resolve` and the
-// verify conditions must be boolean, a threshold's `by` may give any value
-// (rendered as the group key). The builtins now() and repeat() are not
+// names: msg, level, fields, ...), compiled once; `when`, `resolve`, a
+// sequence's `then` and the verify conditions must be boolean, a `by` (of
+// a threshold, an absence or a sequence) may give any value (rendered as
+// the group key). The builtins now() and repeat() are not
 // available: rules run on the event's time, and repeat can build huge
 // strings.
 //
@@ -20,11 +21,14 @@
 //   - Eval is pure: it reads time only from ev.Time, never from the wall
 //     clock, so `test` replays logs exactly as `run` sees them. Windows,
 //     cooldowns and verification deadlines are all in event time.
-//   - Tick(now) lets deadlines pass when no event comes (verifications).
+//   - Tick(now) lets deadlines pass when no event comes (verifications,
+//     absences, sequences waiting for their `then`).
 //   - A runtime error in an expression is no match; it is counted in Stats
 //     and never panics.
 //   - State (threshold windows, cooldowns, suppressed counts, open
-//     incidents, pending verifications) is kept per rule and per group and
+//     incidents, pending verifications, the last match of an absence,
+//     pending sequences, remediation budgets) is kept per rule and per
+//     group and
 //     survives a reload (Adopt) and a restart (Snapshot, Restore), keyed by
 //     rule name and group. Memory is bounded: a window holds at most the
 //     threshold count of times, and a rule keeps at most 10000 groups,
@@ -77,6 +81,30 @@ type Info struct {
 	Cooldown time.Duration `json:"cooldown,omitempty"`
 	// OnFailure are the actions run when a verification fails.
 	OnFailure []string `json:"on_failure,omitempty"`
+	// By is the group expression (of the threshold, absent or sequence).
+	By string `json:"by,omitempty"`
+	// Absent is the silence after which an `absent` rule fires.
+	Absent time.Duration `json:"absent,omitempty"`
+	// Sequence describes a `sequence` rule.
+	Sequence *SequenceInfo `json:"sequence,omitempty"`
+	// Budget is the remediation budget, and Escalate the actions run
+	// instead of Actions once it is used up.
+	Budget   *BudgetInfo `json:"budget,omitempty"`
+	Escalate []string    `json:"escalate,omitempty"`
+}
+
+// SequenceInfo describes a `sequence` rule: an event matching `when` must
+// be followed by one matching Then within Within.
+type SequenceInfo struct {
+	Then   string        `json:"then"`
+	Within time.Duration `json:"within"`
+}
+
+// BudgetInfo describes a remediation budget: at most Count firings run the
+// rule's actions per group within Within.
+type BudgetInfo struct {
+	Count  int           `json:"count"`
+	Within time.Duration `json:"within"`
 }
 
 // Stats counts what a rule did. Counters carry over a reload (Adopt), so
@@ -97,6 +125,9 @@ type Stats struct {
 	// Verified and VerifyFailed count the outcomes of verifications.
 	Verified     uint64 `json:"verified"`
 	VerifyFailed uint64 `json:"verify_failed"`
+	// Escalated counts firings beyond the remediation budget (run with
+	// the escalate actions instead of the rule's).
+	Escalated uint64 `json:"escalated"`
 }
 
 // Severities a rule may have.
@@ -117,6 +148,10 @@ const (
 	ResolveSuffix = "/resolve"
 )
 
+// BudgetPrefix starts the summary of a firing beyond its rule's
+// remediation budget, whose actions are the rule's escalate list.
+const BudgetPrefix = "remediation budget used up: "
+
 // maxGroups caps the number of groups a rule keeps state for; beyond it
 // the stalest groups (by last event time) are dropped.
 var maxGroups = 10000
@@ -136,8 +171,10 @@ type Set struct {
 	// holds the rules without a source. Both are in file order.
 	bySource map[string]*bucket
 	every    *bucket
-	// verifying lists the rules with a verify block.
+	// verifying lists the rules with a verify block, timed those with
+	// absent or sequence (deadlines of their own).
 	verifying []*rule
+	timed     []*rule
 
 	vm vm.VM
 
@@ -278,6 +315,9 @@ func build(names []string, data map[string][]byte, opt Options) (*Set, error) {
 		if r.verify != nil {
 			s.verifying = append(s.verifying, r)
 		}
+		if r.absent != nil || r.seq != nil {
+			s.timed = append(s.timed, r)
+		}
 	}
 	return s, nil
 }
@@ -297,6 +337,19 @@ func (s *Set) Rules() []Info {
 		if r.verify != nil {
 			in.OnFailure = slices.Clone(r.verify.onFailure)
 		}
+		if r.by != nil {
+			in.By = r.bySrc
+		}
+		if r.absent != nil {
+			in.Absent = r.absent.within
+		}
+		if r.seq != nil {
+			in.Sequence = &SequenceInfo{Then: r.seq.thenSrc, Within: r.seq.within}
+		}
+		if r.budget != nil {
+			in.Budget = &BudgetInfo{Count: r.budget.count, Within: r.budget.within}
+			in.Escalate = orEmpty(r.escalate)
+		}
 		out = append(out, in)
 	}
 	return out
@@ -315,11 +368,13 @@ func (s *Set) Stats() map[string]Stats {
 func (s *Set) Files() []string { return slices.Clone(s.files) }
 
 // ActionNames lists, sorted and once each, every action any rule names,
-// including those run when a verification fails.
+// including those run when a verification fails or the remediation budget
+// is used up.
 func (s *Set) ActionNames() []string {
 	var out []string
 	for _, r := range s.rules {
 		out = append(out, r.actions...)
+		out = append(out, r.escalate...)
 		if r.verify != nil {
 			out = append(out, r.verify.onFailure...)
 		}

@@ -81,10 +81,10 @@ func TestGoodFiles(t *testing.T) {
 	for _, r := range set.Rules() {
 		names = append(names, r.Name)
 	}
-	if diff := cmp.Diff([]string{"messager-push-failed", "any-panic", "wallet-password-not-set", "wallet-listener-restart-loop"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"messager-push-failed", "any-panic", "chain-stalled", "push-not-confirmed", "wallet-password-not-set", "wallet-listener-restart-loop"}, names); diff != "" {
 		t.Errorf("rules (-want +got):\n%s", diff)
 	}
-	info := set.Rules()[2]
+	info := set.Rules()[4]
 	want := Info{
 		Name: "wallet-password-not-set", Description: "venus-wallet cannot sign because its password is not set",
 		File: "testdata/good/wallet.yaml", Line: 3, Sources: []string{"venus-wallet"},
@@ -98,8 +98,18 @@ func TestGoodFiles(t *testing.T) {
 	if got := set.Rules()[1]; got.Severity != "info" || len(got.Actions) != 0 || got.Actions == nil {
 		t.Errorf("any-panic: severity %q actions %#v, want info and []", got.Severity, got.Actions)
 	}
-	if got := set.Rules()[3].Severity; got != "warning" {
+	if got := set.Rules()[5].Severity; got != "warning" {
 		t.Errorf("default severity %q, want warning", got)
+	}
+	absence := set.Rules()[2]
+	if absence.Absent != 3*time.Minute || absence.By != "host" || *absence.Budget != (BudgetInfo{Count: 2, Within: time.Hour}) ||
+		strings.Join(absence.Escalate, ",") != "ops" {
+		t.Errorf("chain-stalled: %+v", absence)
+	}
+	seq := set.Rules()[3]
+	if *seq.Sequence != (SequenceInfo{Then: `msg == "message on chain"`, Within: 5 * time.Minute}) || seq.By != `fields["id"]` ||
+		*seq.Budget != (BudgetInfo{Count: 1, Within: 24 * time.Hour}) || seq.Escalate == nil || len(seq.Escalate) != 0 {
+		t.Errorf("push-not-confirmed: %+v", seq)
 	}
 	if diff := cmp.Diff([]string{"ops", "wallet-setpwd"}, set.ActionNames()); diff != "" {
 		t.Errorf("action names (-want +got):\n%s", diff)

@@ -18,11 +18,13 @@ type snapshot struct {
 
 // Adopt carries the state of old over to s by rule name, for a reload:
 // threshold windows, cooldowns (the last firing and the suppressed count),
-// open incidents and pending verifications, and the Stats counters. What
-// the new rule no longer uses is dropped (a window when it has no
-// threshold, an incident when it has no resolve, a verification when it
-// has no verify), and a window is cut to one less than the new count so
-// the next match decides. Rules only in old are forgotten. old itself is
+// open incidents, pending verifications, the clocks of absences, waiting
+// sequences and remediation budgets, and the Stats counters. What the new
+// rule no longer uses is dropped (a window when it has no threshold, an
+// incident when it neither has resolve nor is an absence, a verification
+// when it has no verify, and so on), a window is cut to one less than the
+// new count so the next match decides, and a budget to the newest uses
+// that fit the new count. Deadlines follow the new rule's within. Rules only in old are forgotten. old itself is
 // not changed. Call Adopt before s is shared with other goroutines.
 func (s *Set) Adopt(old *Set) {
 	if old == nil {
@@ -46,7 +48,9 @@ func (s *Set) Adopt(old *Set) {
 		r.nResolved.Store(st.Resolved)
 		r.nVerified.Store(st.Verified)
 		r.nFailed.Store(st.VerifyFailed)
+		r.nEscalated.Store(st.Escalated)
 		s.take(r, o.groups)
+		r.live, r.waitFrom = o.live, o.waitFrom
 	}
 }
 
@@ -78,7 +82,9 @@ func (s *Set) Snapshot() ([]byte, error) {
 // Restore replaces the state of the rules named in a Snapshot; rules the
 // snapshot does not know keep theirs, and rules the set does not have are
 // ignored. It adapts the state to the rules as Adopt does. An empty b is
-// no state.
+// no state. The deadlines of restored absences and sequences pass by an
+// event of the rule's sources, but by Tick only once a whole window went
+// by since Tick's first call (see timed.go).
 func (s *Set) Restore(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -93,6 +99,7 @@ func (s *Set) Restore(b []byte) error {
 	for _, r := range s.rules {
 		if gs, ok := snap.Rules[r.name]; ok {
 			s.take(r, gs)
+			r.live, r.waitFrom = false, time.Time{}
 		}
 	}
 	return nil
@@ -100,7 +107,8 @@ func (s *Set) Restore(b []byte) error {
 
 // empty reports whether the group holds nothing worth keeping.
 func (g *group) empty() bool {
-	return len(g.Times) == 0 && g.Last.IsZero() && g.Suppressed == 0 && g.Incident == nil && g.Verify == nil
+	return len(g.Times) == 0 && g.Last.IsZero() && g.Suppressed == 0 && g.Incident == nil && g.Verify == nil &&
+		g.Absence == nil && g.Sequence == nil && len(g.Budget) == 0
 }
 
 // take replaces r's state with a copy of groups, fitted to r.
@@ -109,6 +117,7 @@ func (s *Set) take(r *rule, groups map[string]*group) {
 		s.setPending(r, g, nil)
 	}
 	r.groups, r.open = nil, 0
+	defer s.recomputeDue(r)
 	if !r.stateful() {
 		return
 	}
@@ -124,10 +133,25 @@ func (s *Set) take(r *rule, groups map[string]*group) {
 				g.Times = g.Times[n:]
 			}
 		}
-		if r.resolve != nil && og.Incident != nil {
+		if r.incidents() && og.Incident != nil {
 			in := *og.Incident
 			g.Incident = &in
 			r.open++
+		}
+		if r.absent != nil && og.Absence != nil {
+			a := *og.Absence
+			g.Absence = &a
+		}
+		if r.seq != nil && og.Sequence != nil {
+			e := *og.Sequence
+			g.Sequence = &e
+		}
+		if r.budget != nil && len(og.Budget) > 0 {
+			g.Budget = slices.Clone(og.Budget)
+			slices.SortFunc(g.Budget, time.Time.Compare)
+			if n := len(g.Budget) - r.budget.count; n > 0 {
+				g.Budget = g.Budget[n:]
+			}
 		}
 		if g.empty() && (r.verify == nil || og.Verify == nil) {
 			continue
