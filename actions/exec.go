@@ -173,36 +173,56 @@ func (x *Exec) DoOutput(ctx context.Context, f event.Firing) (output string, ret
 	errHead := &headBuffer{max: maxStderrInError}
 	cmd.Stdout = out
 	cmd.Stderr = teeWriter{out, errHead}
-	ownProcessGroup(cmd)
-	// Children that outlive the command and keep its output open must not
-	// hold the attempt up.
-	cmd.WaitDelay = 2 * time.Second
 
 	start := time.Now()
-	err = cmd.Run()
+	err = runGroup(cmd)
 	output = out.String()
-	if err == nil || (errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success()) {
+	if err == nil {
 		return output, false, nil
 	}
 	hint := ""
 	if h := strings.TrimSpace(errHead.String()); h != "" {
 		hint = fmt.Sprintf(": stderr: %q", h)
 	}
+	retry, err = runError(ctx, x.prog, cmd, err, time.Since(start), hint)
+	return output, retry, err
+}
+
+// runGroup runs cmd, made by exec.CommandContext, in a process group of
+// its own that is killed as a whole when the context ends. Children that
+// outlive the command and keep its output open hold it up at most 2s; a
+// command that succeeded is then still a success.
+func runGroup(cmd *exec.Cmd) error {
+	ownProcessGroup(cmd)
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		return nil
+	}
+	return err
+}
+
+// runError describes err, the failure of runGroup(cmd) after took, and
+// says whether it is worth retrying: a kill at the context's end or a
+// non-zero exit is, a command that cannot start (not found, not
+// executable, bad dir) is not. name names the command in the error; hint
+// is appended to an exit's error (e.g. the start of stderr).
+func runError(ctx context.Context, name string, cmd *exec.Cmd, err error, took time.Duration, hint string) (retry bool, _ error) {
 	if ctx.Err() != nil {
 		if cmd.ProcessState == nil {
-			return output, true, fmt.Errorf("%s: not started: %w", x.prog, ctx.Err())
+			return true, fmt.Errorf("%s: not started: %w", name, ctx.Err())
 		}
-		return output, true, fmt.Errorf("%s: killed with its process group after %s: %w", x.prog, time.Since(start).Round(time.Millisecond), ctx.Err())
+		return true, fmt.Errorf("%s: killed with its process group after %s: %w", name, took.Round(time.Millisecond), ctx.Err())
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if code := ee.ExitCode(); code >= 0 {
-			return output, true, fmt.Errorf("%s: exit status %d%s", x.prog, code, hint)
+			return true, fmt.Errorf("%s: exit status %d%s", name, code, hint)
 		}
-		return output, true, fmt.Errorf("%s: %v%s", x.prog, ee, hint)
+		return true, fmt.Errorf("%s: %v%s", name, ee, hint)
 	}
 	// It did not start: not found, not executable, bad dir.
-	return output, false, fmt.Errorf("%s: %w", x.prog, err)
+	return false, fmt.Errorf("%s: %w", name, err)
 }
 
 // noNUL replaces NUL bytes, which no argument or environment value can
