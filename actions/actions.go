@@ -121,9 +121,14 @@ type spec struct {
 // Each constructor decodes its own struct (which embeds Common, so the
 // common keys are accepted), validates it, and returns the Action.
 var types = map[string]func(s *spec) (Action, error){
-	"webhook": newWebhook,
-	"exec":    newExec,
-	"log":     newLog,
+	"webhook":         newWebhook,
+	"exec":            newExec,
+	"log":             newLog,
+	"alertmanager":    newAlertmanager,
+	"systemd-restart": newSystemdRestart,
+	"wallet-setpwd":   newWalletSetpwd,
+	"wallet-unlock":   newWalletUnlock,
+	"proving-check":   newProvingCheck,
 }
 
 // Types returns the names of the known action types, sorted.

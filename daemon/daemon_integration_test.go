@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/venus-medic/venus-medic/actions"
 	"github.com/venus-medic/venus-medic/internal/yamlconf"
 )
 
@@ -332,7 +333,7 @@ actions:
 		p + `:6:5: duplicate source name "a"`,
 		p + `:8:5: unknown field "form"; did you mean "from"?`,
 		p + `:12:5: url_file "/nonexistent/url": open /nonexistent/url: no such file or directory`,
-		p + `:14:11: unknown action type "nope"; known types: exec, log, webhook`,
+		p + `:14:11: unknown action type "nope"; known types: ` + strings.Join(actions.Types(), ", "),
 		p + `:18:14: bad duration "5 minutes": write a number and a unit, e.g. 30s, 10m, 2h, 1d`,
 	}, "\n")
 	if got != want {
