@@ -56,6 +56,8 @@ type Daemon struct {
 
 	sources []*source
 	disp    *actions.Dispatcher
+	// acts are the actions in force (owned by the rules goroutine, like set).
+	acts map[string]*actions.Configured
 
 	// set is owned by the rules goroutine; reloads are handed to it.
 	set      *rules.Set
@@ -102,7 +104,15 @@ type reloadResult struct {
 const (
 	positionsFile = "positions.json"
 	rulesFile     = "rules-state.json"
+	actionsFile   = "actions-state.json"
 )
+
+// stateful is implemented by actions that keep state worth saving (the
+// restart history of systemd-restart's flap guard, for example).
+type stateful interface {
+	Snapshot() ([]byte, error)
+	Restore([]byte) error
+}
 
 // New builds a daemon from a configuration: actions, rules, state and
 // sources. Nothing runs until Run. Configuration problems are returned
@@ -145,6 +155,23 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 			d.log.Warn("saved rule state unreadable, starting with empty windows", "error", err)
 		}
 	}
+
+	var actState map[string]json.RawMessage
+	if b, err := st.Read(actionsFile); err != nil {
+		d.log.Warn("saved action state unreadable, starting without it", "error", err)
+	} else if b != nil {
+		if err := json.Unmarshal(b, &actState); err != nil {
+			d.log.Warn("saved action state unreadable, starting without it", "error", err)
+		}
+	}
+	for name, a := range acts {
+		if sa, ok := a.Action.(stateful); ok && len(actState[name]) > 0 {
+			if err := sa.Restore(actState[name]); err != nil {
+				d.log.Warn("saved action state unreadable, starting without it", "action", name, "error", err)
+			}
+		}
+	}
+	d.acts = acts
 
 	for _, sc := range cfg.Sources {
 		s, err := d.newSource(sc, positions[sc.Name])
@@ -447,6 +474,21 @@ func (d *Daemon) save(withRules bool) {
 		}
 	}
 	if withRules {
+		st := map[string]json.RawMessage{}
+		for name, a := range d.acts {
+			if sa, ok := a.Action.(stateful); ok {
+				if b, err := sa.Snapshot(); err == nil {
+					st[name] = b
+				} else {
+					d.log.Error("cannot snapshot action state", "action", name, "error", err)
+				}
+			}
+		}
+		if b, err := json.Marshal(st); err == nil {
+			if err := d.state.Write(actionsFile, b); err != nil {
+				d.log.Error("cannot save action state", "error", err)
+			}
+		}
 		b, err := d.set.Snapshot()
 		if err == nil {
 			err = d.state.Write(rulesFile, b)
@@ -498,6 +540,21 @@ func (d *Daemon) swap(why string) error {
 	}
 	set.Adopt(d.set)
 	d.set = set
+	// Carry action state (e.g. a flap guard's restart history) over by name.
+	for name, a := range acts {
+		old, ok := d.acts[name]
+		if !ok {
+			continue
+		}
+		na, nok := a.Action.(stateful)
+		oa, ook := old.Action.(stateful)
+		if nok && ook {
+			if b, err := oa.Snapshot(); err == nil {
+				_ = na.Restore(b)
+			}
+		}
+	}
+	d.acts = acts
 	d.disp.Update(acts)
 	d.mu.Lock()
 	d.cfg = cfg

@@ -424,3 +424,53 @@ func TestBadInputKeepsGoing(t *testing.T) {
 		t.Errorf("raw summary %q", s)
 	}
 }
+
+// TestActionStateSurvivesRestart: systemd-restart's flap guard remembers
+// a restart across a daemon restart, so a restart storm cannot come from
+// restarting venus-medic.
+func TestActionStateSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	systemctl := filepath.Join(dir, "systemctl")
+	writeFile(t, systemctl, "#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = is-active ] && echo active\nexit 0\n")
+	if err := os.Chmod(systemctl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "http://127.0.0.1:1/unused")
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: wallet-crashed
+    source: venus-wallet
+    when: msg startsWith "panic:"
+    actions: [restart]
+`)
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+sources:
+  - name: venus-wallet
+    file: %s
+actions:
+  restart:
+    type: systemd-restart
+    unit: venus-wallet
+    systemctl: %s
+    max: {count: 1, within: 1h}
+    retries: 0
+`, e.dir, e.rules, e.log, systemctl))
+	_, stop := e.start(t)
+	appendFile(t, e.log, "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n")
+	audit := filepath.Join(e.dir, "state", "audit.jsonl")
+	waitFor(t, func() bool { b, _ := os.ReadFile(audit); return strings.Contains(string(b), `"outcome":"ok"`) })
+	stop()
+
+	_, stop = e.start(t)
+	appendFile(t, e.log, "2026-11-25T10:00:00.000+0800\tINFO\tmain\tcmd/rpc.go:78\tstart rpc server at [/ip4/0.0.0.0/tcp/5678/http] ...\npanic: boom again\n")
+	waitFor(t, func() bool { b, _ := os.ReadFile(audit); return strings.Contains(string(b), "used up") })
+	stop()
+	b, _ := os.ReadFile(calls)
+	if n := strings.Count(string(b), "restart venus-wallet"); n != 1 {
+		t.Errorf("systemctl restart ran %d times, want 1:\n%s", n, b)
+	}
+}
