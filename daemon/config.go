@@ -84,6 +84,9 @@ func (s *StringList) UnmarshalYAML(n *yaml.Node) error {
 // LoadConfig reads and validates a configuration file. Problems are
 // *yamlconf.PosError values joined together.
 func LoadConfig(path string) (*Config, error) {
+	if err := yamlconf.CheckPerm(path, "configuration file"); err != nil {
+		return nil, &yamlconf.PosError{File: path, Line: 1, Col: 1, Msg: err.Error()}
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -100,7 +103,7 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{File: name}
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 0 {
+	if root.Kind == yaml.DocumentNode || (root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
 		return nil, &yamlconf.PosError{File: name, Line: 1, Col: 1, Msg: "empty configuration"}
 	}
 	var errs []error
@@ -179,7 +182,11 @@ func (c *Config) validate() error {
 		}{{s.Journal, "journal"}, {s.Probe, "probe"}, {s.Tap, "tap"}} {
 			if k.n.Kind != 0 {
 				kinds++
-				errs = append(errs, yamlconf.At(c.File, &k.n, "source %q: %s sources are not supported by this version; follow the unit with `command: [journalctl, -f, -n, \"0\", -o, cat, -u, UNIT]` meanwhile", s.Name, k.name))
+				hint := ""
+				if k.name == "journal" {
+					hint = `; follow the unit with a command source meanwhile: command: [journalctl, -f, -n, "0", -o, cat, -u, UNIT]`
+				}
+				errs = append(errs, yamlconf.At(c.File, &k.n, "source %q: %s sources are not supported by this version%s", s.Name, k.name, hint))
 			}
 		}
 		if kinds == 0 {
@@ -269,7 +276,7 @@ func (c *Config) RulePaths() []string {
 
 // describe names the configuration for messages.
 func (c *Config) describe() string {
-	if c.File == "" || strings.HasPrefix(c.File, "embedded:") {
+	if c.File == "" || strings.HasPrefix(c.File, "(embedded)") {
 		return "the embedded default configuration"
 	}
 	return c.File

@@ -261,6 +261,15 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 	srcCtx, stopSources := context.WithCancel(context.Background())
 	defer stopSources()
 
+	// The listener first: a busy port stops the start before anything runs.
+	var srv *http.Server
+	if d.cfg.Listen != "" {
+		var err error
+		if srv, err = d.serveHTTP(); err != nil {
+			return err
+		}
+	}
+
 	items := make(chan item, 1024)
 	var producers sync.WaitGroup
 	for _, s := range d.sources {
@@ -281,15 +290,6 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 		producers.Wait()
 		close(items)
 	}()
-
-	var srv *http.Server
-	if d.cfg.Listen != "" {
-		var err error
-		if srv, err = d.serveHTTP(); err != nil {
-			stopSources()
-			return err
-		}
-	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -334,7 +334,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 		cancel()
 	}
 	d.log.Info("stopping: saving state")
-	d.save(true)
+	d.save()
 	return nil
 }
 
@@ -416,27 +416,40 @@ func (d *Daemon) rulesLoop(items <-chan item) {
 	defer tick.Stop()
 	interval, _ := daemon.SdWatchdogEnabled(false)
 	var lastPing time.Time
-	lastRulesSave := time.Now()
 	for {
 		select {
 		case it, ok := <-items:
 			if !ok {
 				return
 			}
-			for _, f := range d.set.Eval(&it.ev) {
-				d.fire(f)
-			}
+			firings := d.set.Eval(&it.ev)
 			if it.src.file != nil {
 				it.src.file.Commit(it.line)
 			}
+			if len(firings) > 0 {
+				// Save the position of the line that fired together with
+				// the rule state (cooldowns, windows) before acting, so a
+				// crash cannot make the same line act twice or forget the
+				// cooldown it started. Firings are rare: one fsync each.
+				d.save()
+				for _, f := range firings {
+					d.fire(f)
+				}
+			}
 		case now := <-tick.C:
-			for _, f := range d.set.Tick(now) {
-				d.fire(f)
+			// Deadlines (verifications, absences, sequences) are on event
+			// time; the clock stands in for it only once the pipeline has
+			// caught up, so a backlog read after downtime is judged by the
+			// lines' own times, not by the time it is read.
+			if len(items) == 0 {
+				if firings := d.set.Tick(now); len(firings) > 0 {
+					d.save()
+					for _, f := range firings {
+						d.fire(f)
+					}
+				}
 			}
-			d.save(now.Sub(lastRulesSave) >= 10*time.Second)
-			if now.Sub(lastRulesSave) >= 10*time.Second {
-				lastRulesSave = now
-			}
+			d.save()
 			// The watchdog is fed from this loop, so a stuck rules stage
 			// stops feeding it and systemd restarts the daemon.
 			if interval > 0 && now.Sub(lastPing) >= interval/2 {
@@ -454,8 +467,34 @@ func (d *Daemon) fire(f event.Firing) {
 	d.disp.Dispatch(f)
 }
 
-// save writes positions, and the rule state when withRules is set.
-func (d *Daemon) save(withRules bool) {
+// save writes action state, rule state and then positions, in that order:
+// a crash between the writes leaves positions behind the rule state, so
+// the lines after them are read again and meet the cooldowns they started
+// (suppressed, not acted on twice). Each file is written only when it
+// changed (State.Write skips identical bytes).
+func (d *Daemon) save() {
+	acts := map[string]json.RawMessage{}
+	for name, a := range d.acts {
+		if sa, ok := a.Action.(stateful); ok {
+			if b, err := sa.Snapshot(); err == nil {
+				acts[name] = b
+			} else {
+				d.log.Error("cannot snapshot action state", "action", name, "error", err)
+			}
+		}
+	}
+	if b, err := json.Marshal(acts); err == nil {
+		if err := d.state.Write(actionsFile, b); err != nil {
+			d.log.Error("cannot save action state", "error", err)
+		}
+	}
+	b, err := d.set.Snapshot()
+	if err == nil {
+		err = d.state.Write(rulesFile, b)
+	}
+	if err != nil {
+		d.log.Error("cannot save rule state", "error", err)
+	}
 	pos := map[string]json.RawMessage{}
 	for _, s := range d.sources {
 		if s.file == nil {
@@ -471,30 +510,6 @@ func (d *Daemon) save(withRules bool) {
 	if b, err := json.Marshal(pos); err == nil {
 		if err := d.state.Write(positionsFile, b); err != nil {
 			d.log.Error("cannot save positions", "error", err)
-		}
-	}
-	if withRules {
-		st := map[string]json.RawMessage{}
-		for name, a := range d.acts {
-			if sa, ok := a.Action.(stateful); ok {
-				if b, err := sa.Snapshot(); err == nil {
-					st[name] = b
-				} else {
-					d.log.Error("cannot snapshot action state", "action", name, "error", err)
-				}
-			}
-		}
-		if b, err := json.Marshal(st); err == nil {
-			if err := d.state.Write(actionsFile, b); err != nil {
-				d.log.Error("cannot save action state", "error", err)
-			}
-		}
-		b, err := d.set.Snapshot()
-		if err == nil {
-			err = d.state.Write(rulesFile, b)
-		}
-		if err != nil {
-			d.log.Error("cannot save rule state", "error", err)
 		}
 	}
 }
@@ -585,7 +600,7 @@ func sameSources(a, b *Config) bool {
 func (d *Daemon) serveHTTP() (*http.Server, error) {
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ import (
 // readRuleFiles adds the rule files at path (a file, or the *.yaml and
 // *.yml files directly inside a directory) to files.
 func readRuleFiles(path string, files map[string][]byte) error {
-	for _, f := range ruleFiles(path) {
+	for _, f := range RuleFiles(path) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return err
@@ -28,8 +28,8 @@ func readRuleFiles(path string, files map[string][]byte) error {
 	return nil
 }
 
-// ruleFiles lists the rule files a path stands for, as rules.Load reads them.
-func ruleFiles(path string) []string {
+// RuleFiles lists the rule files a path stands for, as rules.Load reads them.
+func RuleFiles(path string) []string {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil
@@ -64,7 +64,7 @@ func watchedHash(cfg *Config) [32]byte {
 		paths = append(paths, cfg.File)
 	}
 	for _, p := range cfg.RulePaths() {
-		paths = append(paths, ruleFiles(p)...)
+		paths = append(paths, RuleFiles(p)...)
 	}
 	for _, p := range paths {
 		b, _ := os.ReadFile(p)

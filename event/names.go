@@ -26,3 +26,14 @@ func CanonicalSource(name string) string {
 	}
 	return name
 }
+
+// IsComponent reports whether name is a Venus component name, current or older.
+func IsComponent(name string) bool {
+	c := CanonicalSource(name)
+	for _, k := range Components {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}

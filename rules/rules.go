@@ -211,7 +211,7 @@ func Load(paths []string, opt Options) (*Set, error) {
 			return
 		}
 		seen[c] = true
-		if err := checkPerm(p); err != nil {
+		if err := yamlconf.CheckPerm(p, "rule file"); err != nil {
 			errs = append(errs, &yamlconf.PosError{File: p, Line: 1, Col: 1, Msg: err.Error()})
 			return
 		}
@@ -233,7 +233,7 @@ func Load(paths []string, opt Options) (*Set, error) {
 			add(p)
 			continue
 		}
-		if err := checkPerm(p); err != nil {
+		if err := yamlconf.CheckPerm(p, "rules directory"); err != nil {
 			errs = append(errs, &yamlconf.PosError{File: p, Line: 1, Col: 1, Msg: err.Error()})
 			continue
 		}

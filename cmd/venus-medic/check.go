@@ -10,6 +10,7 @@ import (
 
 	venusmedic "github.com/venus-medic/venus-medic"
 	"github.com/venus-medic/venus-medic/daemon"
+	"github.com/venus-medic/venus-medic/internal/yamlconf"
 	"github.com/venus-medic/venus-medic/rules"
 )
 
@@ -45,16 +46,20 @@ var checkCmd = &cli.Command{
 		err = nil
 		if paths := cmd.Args().Slice(); len(paths) > 0 {
 			for _, p := range paths {
-				if _, err := os.Stat(p); err != nil {
-					problems = append(problems, fmt.Errorf("%s: %w", p, errors.Unwrap(err)))
+				if p != daemon.Builtin && len(daemon.RuleFiles(p)) == 0 {
+					if _, serr := os.Stat(p); serr == nil {
+						problems = append(problems, &yamlconf.PosError{File: p, Line: 1, Col: 1, Msg: "no rule files (*.yaml, *.yml) here"})
+					}
 				}
 			}
-			set, err = rules.Load(paths, rules.Options{ActionExists: exists})
+			set, err = loadRules(paths, rules.Options{ActionExists: exists})
 		} else if cfg != nil {
 			set, err = daemon.LoadRules(cfg, venusmedic.BuiltinRules(), exists, "")
 		}
 		if err != nil {
 			problems = append(problems, err)
+		} else if set != nil {
+			problems = append(problems, unknownSources(set, cfg)...)
 		}
 		if n := printProblems(out, errors.Join(problems...)); n > 0 {
 			return cli.Exit("", 1)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,5 +279,72 @@ func waitLog(t *testing.T, b *syncBuffer, want string) {
 			t.Fatalf("log never said %q:\n%s", want, b.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKill9NoDuplicateNoForgottenCooldown: after a firing, kill -9 the
+// daemon and start it again: the line that fired does not fire again, and
+// the cooldown it started still holds for the next line.
+func TestKill9NoDuplicateNoForgottenCooldown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	dir := t.TempDir()
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	defer srv.Close()
+	write(t, filepath.Join(dir, "rules.d", "seq.yaml"), "rules:\n  - name: seq\n    when: msg startsWith \"SEQ\"\n    cooldown: 1h\n    summary: '{{ .msg }}'\n    actions: [hook]\n")
+	logf := filepath.Join(dir, "app.log")
+	cfg := write(t, filepath.Join(dir, "venus-medic.yaml"), fmt.Sprintf("state_dir: %s/state\nrules: [%s/rules.d]\nsources:\n  - name: app\n    file: %s\nactions:\n  hook:\n    type: webhook\n    url: %s\n    retries: 0\n", dir, dir, logf, srv.URL))
+	start := func() (*exec.Cmd, *syncBuffer) {
+		cmd := exec.Command(bin, "run", "--config", cfg)
+		var errBuf syncBuffer
+		cmd.Stderr = &errBuf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, &errBuf, "venus-medic running")
+		return cmd, &errBuf
+	}
+	cmd, _ := start()
+	write(t, logf, "2026-11-24T08:00:00.000+0800\tINFO\tapp\tapp/main.go:1\tSEQ 1\n")
+	select {
+	case b := <-got:
+		if !strings.Contains(b, "SEQ 1") {
+			t.Fatalf("got %s", b)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no notification")
+	}
+	cmd.Process.Kill() // SIGKILL: no graceful save
+	cmd.Wait()
+
+	cmd, errBuf := start()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	f, err := os.OpenFile(logf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("2026-11-24T08:00:00.001+0800\tINFO\tapp\tapp/main.go:1\tSEQ 2\n")
+	f.Close()
+	// The daemon read SEQ 2 (its position moves past it) without notifying.
+	waitFor := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "positions.json"))
+		if strings.Contains(string(b), fmt.Sprintf(`"offset":%d`, 2*len("2026-11-24T08:00:00.000+0800\tINFO\tapp\tapp/main.go:1\tSEQ 1\n"))) {
+			break
+		}
+		if time.Now().After(waitFor) {
+			t.Fatalf("SEQ 2 never read; positions: %s\n%s", b, errBuf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("notified again after kill -9: %s", b)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

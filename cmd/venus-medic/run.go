@@ -25,6 +25,13 @@ var runCmd = &cli.Command{
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn or error", Sources: cli.EnvVars("VENUS_MEDIC_LOG_LEVEL")},
 	},
 	Action: func(ctx context.Context, cmd *cli.Command) error {
+		// Signals first: a SIGHUP during start-up (logrotate's postrotate)
+		// must not kill the daemon; it is taken as a reload once running.
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		log, err := newLogger(cmd.String("log-format"), cmd.String("log-level"))
 		if err != nil {
 			return cli.Exit(err.Error(), 2)
@@ -40,11 +47,6 @@ var runCmd = &cli.Command{
 			printProblems(os.Stderr, err)
 			return cli.Exit("", 1)
 		}
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		return d.Run(ctx, hup)
 	},
 }

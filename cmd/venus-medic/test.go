@@ -25,7 +25,7 @@ var testCmd = &cli.Command{
 		"Without --source, each file's component is inferred from its name\n" +
 		"(wallet.log → venus-wallet, msg.log → sophon-messager, ...).",
 	Flags: []cli.Flag{
-		&cli.StringSliceFlag{Name: "rules", Aliases: []string{"r"}, Usage: "rule `PATH` (file or directory; repeatable)", Required: true},
+		&cli.StringSliceFlag{Name: "rules", Aliases: []string{"r"}, Usage: "rule `PATH` (file or directory, or builtin for the shipped rules; repeatable)", Required: true},
 		&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "source `NAME` of the lines (e.g. venus-wallet)"},
 		&cli.StringFlag{Name: "parser", Aliases: []string{"p"}, Value: "auto", Usage: "parser `NAME`"},
 		&cli.StringFlag{Name: "pattern", Usage: "regular expression with named groups, for --parser regex"},
@@ -41,7 +41,7 @@ var testCmd = &cli.Command{
 		if stderr == nil {
 			stderr = os.Stderr
 		}
-		set, err := rules.Load(cmd.StringSlice("rules"), rules.Options{})
+		set, err := loadRules(cmd.StringSlice("rules"), rules.Options{})
 		if err != nil {
 			printProblems(stderr, err)
 			return cli.Exit("", 1)
@@ -51,6 +51,9 @@ var testCmd = &cli.Command{
 			host, _ = os.Hostname()
 		}
 		src := event.CanonicalSource(cmd.String("source"))
+		if src != "" && !event.IsComponent(src) && !ruleSource(set, src) {
+			fmt.Fprintf(stderr, "note: no rule names the source %q and it is not a Venus component (%s): only rules without a source apply\n", src, strings.Join(event.Components, ", "))
+		}
 		if src == "" {
 			for _, f := range files {
 				if daemon.InferSource(f) == "" {
@@ -130,6 +133,18 @@ func writeSummary(w io.Writer, st daemon.ReplayStats, perRule map[string]int, nR
 		fmt.Fprintf(w, "  %6d  %s\n", perRule[n], n)
 	}
 	fmt.Fprintf(w, "Elapsed: %s (%.0f lines/s)\n", st.Elapsed.Round(time.Millisecond), rate)
+}
+
+// ruleSource reports whether a rule of set names source src.
+func ruleSource(set *rules.Set, src string) bool {
+	for _, r := range set.Rules() {
+		for _, s := range r.Sources {
+			if event.CanonicalSource(s) == src {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isTerminal(f *os.File) bool {
