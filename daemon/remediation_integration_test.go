@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/venus-medic/venus-medic/internal/fakevenus/wallet"
+)
+
+// remediationEnv runs the daemon on the log of a fake venus-wallet that
+// speaks the real API: a rule sets the password when the wallet logs
+// `WalletSign error password not set`, verifies that the wallet connected,
+// and escalates otherwise.
+type remediationEnv struct {
+	*env
+	wallet *wallet.Server
+	recv   *receiver
+}
+
+func newRemediationEnv(t *testing.T, walletPassword, filePassword string) *remediationEnv {
+	t.Helper()
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	logf, err := os.OpenFile(e.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	w, err := wallet.Start(wallet.Options{Password: walletPassword, Log: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	writeFile(t, filepath.Join(e.dir, "token"), w.Token()+"\n")
+	pw := filepath.Join(e.dir, "wallet.pass")
+	writeFile(t, pw, filePassword+"\n")
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: wallet-password-not-set
+    source: venus-wallet
+    when: msg contains "WalletSign error" && msg contains "password not set"
+    severity: critical
+    cooldown: 15m
+    actions: [setpwd, ops]
+    verify:
+      within: 2s
+      present: msg startsWith "connect to server"
+      on_failure: [ops]
+    budget: {count: 1, within: 1h}
+    escalate: [ops]
+`)
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+host: miner-01
+sources:
+  - name: venus-wallet
+    file: %s
+    parser: golog
+actions:
+  setpwd:
+    type: wallet-setpwd
+    api: %s
+    token_file: %s/token
+    password_file: %s
+    retries: 0
+    timeout: 5s
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, e.dir, e.rules, e.log, w.URL(), e.dir, pw, r.URL))
+	return &remediationEnv{env: e, wallet: w, recv: r}
+}
+
+func count(calls []string, m string) int {
+	n := 0
+	for _, c := range calls {
+		if strings.Contains(c, m) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRemediationSetsPassword: the wallet restarted without its password;
+// venus-medic sets it once, the wallet connects, the verification holds
+// (no escalation), and a restart of venus-medic does not set it again.
+func TestRemediationSetsPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	e := newRemediationEnv(t, "correct horse", "correct horse")
+	_, stop := e.start(t)
+	e.wallet.SignCycle()
+	got := e.recv.wait(t, 1)
+	if got[0]["rule"] != "wallet-password-not-set" {
+		t.Fatalf("got %v", got[0])
+	}
+	waitFor(t, func() bool { return !e.wallet.Locked() })
+	// The verification window passes without an escalation.
+	e.recv.quiet(t, 3*time.Second)
+	stop()
+
+	_, stop = e.start(t)
+	e.wallet.SignCycle() // unlocked: the wallet logs nothing more
+	e.recv.quiet(t, time.Second)
+	stop()
+	if n := count(e.wallet.Calls(), "Unlock"); n != 1 {
+		t.Errorf("Unlock called %d times, want 1: %v", n, e.wallet.Calls())
+	}
+	audit, _ := os.ReadFile(filepath.Join(e.dir, "state", "audit.jsonl"))
+	if !strings.Contains(string(audit), `"action":"setpwd","outcome":"ok"`) {
+		t.Errorf("audit:\n%s", audit)
+	}
+	if strings.Contains(string(audit), "correct horse") || strings.Contains(e.logText(), "correct horse") {
+		t.Error("the password leaked into the audit or the log")
+	}
+}
+
+// TestRemediationWrongPasswordEscalates: the password file holds a wrong
+// password; the attempt fails, the verification fails and escalates with
+// the evidence, and nothing is attempted again.
+func TestRemediationWrongPasswordEscalates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	e := newRemediationEnv(t, "correct horse", "wrong pony")
+	_, stop := e.start(t)
+	e.wallet.SignCycle()
+	first := e.recv.wait(t, 1)[0]
+	if first["rule"] != "wallet-password-not-set" {
+		t.Fatalf("got %v", first)
+	}
+	esc := e.recv.wait(t, 1)[0]
+	if s, _ := esc["summary"].(string); !strings.HasPrefix(s, "verification failed: ") {
+		t.Errorf("escalation summary %q", esc["summary"])
+	}
+	// The wallet keeps failing: suppressed by the cooldown, no new attempt.
+	e.wallet.SignCycle()
+	e.recv.quiet(t, time.Second)
+	stop()
+	if n := count(e.wallet.Calls(), "Unlock"); n != 1 {
+		t.Errorf("Unlock called %d times, want 1: %v", n, e.wallet.Calls())
+	}
+	audit, _ := os.ReadFile(filepath.Join(e.dir, "state", "audit.jsonl"))
+	if !strings.Contains(string(audit), `"action":"setpwd","outcome":"failed","attempts":1`) {
+		t.Errorf("audit:\n%s", audit)
+	}
+	if strings.Contains(string(audit), "wrong pony") || strings.Contains(e.logText(), "wrong pony") {
+		t.Error("the password leaked into the audit or the log")
+	}
+}
