@@ -81,6 +81,11 @@ type Common struct {
 	// the queue, they are never dropped. Chat webhooks default to their
 	// platform's own limit, other types to none.
 	Rate *Rate `yaml:"rate"`
+	// Then names actions to run once this one has finished, with its
+	// outcome appended to the summary and its result data in the firing's
+	// Results (e.g. a proving check, then a notification listing the bad
+	// sectors).
+	Then []string `yaml:"then"`
 }
 
 func (c *Common) common() *Common { return c }

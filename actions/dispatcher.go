@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,24 +276,63 @@ func (w *worker) run() {
 		<-w.prev
 	}
 	for j := range w.queue {
-		w.d.record(w.handle(j.f))
+		r, result := w.handle(j.f)
+		w.d.record(r)
+		w.chain(j.f, r, result)
 	}
+}
+
+// maxChain bounds how many actions a `then` chain may pass through, so a
+// configuration that loops (a then b, b then a) cannot run forever.
+const maxChain = 4
+
+// chain dispatches the actions named by this action's `then` for firing
+// f, with the outcome of this run appended to the summary and its result
+// data in Results. A resolution does not chain; neither does a loop.
+func (w *worker) chain(f event.Firing, r Record, result map[string]any) {
+	if len(w.a.Then) == 0 || f.Resolved || r.Outcome == OutcomeDropped {
+		return
+	}
+	if len(f.Via) >= maxChain || slices.Contains(f.Via, w.name) {
+		w.log.Warn("then chain stopped: too long or a loop", "rule", f.Rule, "via", strings.Join(append(f.Via, w.name), " > "))
+		return
+	}
+	next := f
+	next.ID = f.ID + "/" + w.name
+	next.Actions = w.a.Then
+	next.Via = append(append([]string(nil), f.Via...), w.name)
+	next.Results = map[string]any{}
+	for k, v := range f.Results {
+		next.Results[k] = v
+	}
+	if result != nil {
+		next.Results[w.name] = result
+	}
+	what := r.Output
+	if r.Outcome != OutcomeOK {
+		what = "failed: " + r.Err
+	}
+	if what != "" {
+		next.Summary = f.Summary + "\n" + w.name + ": " + what
+	}
+	w.d.Dispatch(next)
 }
 
 // handle runs firing f to its final outcome: rate limit, attempts with a
 // timeout each, retries with backoff.
-func (w *worker) handle(f event.Firing) Record {
+func (w *worker) handle(f event.Firing) (Record, map[string]any) {
 	d := w.d
 	start := time.Now()
 	r := Record{FiringID: f.ID, Rule: f.Rule, Action: w.name}
-	finish := func(outcome, why string) Record {
+	var result map[string]any
+	finish := func(outcome, why string) (Record, map[string]any) {
 		r.Outcome, r.Err = outcome, why
 		if outcome == OutcomeDropped {
 			d.stopped.Add(1)
 		}
 		r.Time = time.Now()
 		r.Duration = r.Time.Sub(start)
-		return r
+		return r, result
 	}
 	if d.ctx.Err() != nil {
 		return finish(OutcomeDropped, "not run: venus-medic stopped before its turn")
@@ -307,8 +348,8 @@ func (w *worker) handle(f event.Firing) Record {
 			}
 		}
 		r.Attempts = attempt
-		out, retry, err := w.attempt(f)
-		r.Output = out
+		res, out, retry, err := w.attempt(f)
+		r.Output, result = out, res
 		if err == nil {
 			return finish(OutcomeOK, "")
 		}
@@ -340,7 +381,7 @@ func lastErr(why, last string) string {
 
 // attempt makes one attempt with the action's timeout. A panic in the
 // action is a failure not worth retrying; a timeout is worth retrying.
-func (w *worker) attempt(f event.Firing) (output string, retry bool, err error) {
+func (w *worker) attempt(f event.Firing) (result map[string]any, output string, retry bool, err error) {
 	timeout := w.a.Timeout.D()
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -350,18 +391,20 @@ func (w *worker) attempt(f event.Firing) (output string, retry bool, err error) 
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error("action panicked", "rule", f.Rule, "panic", p)
-			output, retry, err = "", false, fmt.Errorf("action panicked: %v", p)
+			result, output, retry, err = nil, "", false, fmt.Errorf("action panicked: %v", p)
 		}
 	}()
-	if o, ok := w.a.Action.(Outputter); ok {
+	if o, ok := w.a.Action.(Resulter); ok {
+		result, output, retry, err = o.DoResult(ctx, f)
+	} else if o, ok := w.a.Action.(Outputter); ok {
 		output, retry, err = o.DoOutput(ctx, f)
 	} else {
 		retry, err = w.a.Action.Do(ctx, f)
 	}
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return output, true, fmt.Errorf("timed out after %s: %w", timeout, err)
+		return nil, output, true, fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
-	return output, retry, err
+	return result, output, retry, err
 }
 
 // backoff is the delay before retry number attempt: the base doubled at

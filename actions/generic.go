@@ -26,6 +26,8 @@ type genericBody struct {
 	Event    eventBody `json:"event"`
 	Actions  []string  `json:"actions"`
 	Resolved bool      `json:"resolved,omitempty"`
+	// Results are what earlier actions of a `then` chain produced.
+	Results map[string]any `json:"results,omitempty"`
 }
 
 // eventBody is an event with the field names of SPEC §1, every one present.
@@ -60,6 +62,7 @@ func firingJSON(f *event.Firing) ([]byte, error) {
 		},
 		Actions:  f.Actions,
 		Resolved: f.Resolved,
+		Results:  f.Results,
 	}
 	if b.Event.Fields == nil {
 		b.Event.Fields = map[string]any{}

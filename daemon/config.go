@@ -235,6 +235,12 @@ func (c *Config) BuildActions(log hclog.Logger) (map[string]*actions.Configured,
 			errs = append(errs, err)
 			continue
 		}
+		for _, t := range a.Then {
+			if _, ok := c.ActionNodes[t]; !ok {
+				_, v := yamlconf.Pair(&node, "then")
+				errs = append(errs, yamlconf.At(c.File, v, "action %q: then names %q, which is not a configured action", name, t))
+			}
+		}
 		out[name] = a
 	}
 	return out, errors.Join(errs...)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +155,64 @@ func TestRemediationWrongPasswordEscalates(t *testing.T) {
 	}
 	if strings.Contains(string(audit), "wrong pony") || strings.Contains(e.logText(), "wrong pony") {
 		t.Error("the password leaked into the audit or the log")
+	}
+}
+
+// TestProvingCheckThenNotify: a damocles-manager WindowPoSt fault line
+// names a deadline; venus-medic runs the proving check for that deadline
+// (a fake damocles-manager with the real output format) and the
+// notification that follows lists the bad sectors.
+func TestProvingCheckThenNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	bin := filepath.Join(e.dir, "damocles-manager")
+	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
+		t.Fatalf("build fake: %v\n%s", err, out)
+	}
+	scenario := filepath.Join(e.dir, "scenario.json")
+	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"9": [{"sectors": [1000, 1001, 1002], "bad": {"1001": "stat object sealed/s-t01234-1001 for sealed file: no such file or directory"}}]}}`)
+	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: damocles-wdpost-faulty-sectors
+    source: damocles-manager
+    when: msg contains "DETECTED FAULTY SECTORS"
+    severity: critical
+    summary: 'miner {{ .fields.mid }}: faulty sectors for deadline {{ field "decl-index" }}'
+    actions: [check]
+`)
+	logf := filepath.Join(e.dir, "manager.log")
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+sources:
+  - name: damocles-manager
+    file: %s
+actions:
+  check:
+    type: proving-check
+    tool: damocles-manager
+    binary: %s
+    miner: '{{ field "mid" }}'
+    deadline: '{{ field "decl-index" }}'
+    retries: 0
+    then: [ops]
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, e.dir, e.rules, logf, bin, r.URL))
+	_, _ = e.start(t)
+	appendFile(t, logf, "2024-03-05T10:41:05.123+0800\tERROR\tposter\tposter/runner.go:780\tDETECTED FAULTY SECTORS, declaring faults\t{\"mid\": \"1234\", \"ddl-idx\": 7, \"decl-index\": 9, \"stage\": \"check-faults\", \"count\": 1}\n")
+	b := r.wait(t, 1)[0]
+	s, _ := b["summary"].(string)
+	if !strings.HasPrefix(s, "miner 1234: faulty sectors for deadline 9\ncheck: deadline 9: 1 bad sector") || !strings.Contains(s, "1001 (stat object") {
+		t.Errorf("summary %q", s)
+	}
+	res, _ := b["results"].(map[string]any)
+	check, _ := res["check"].(map[string]any)
+	if check["bad_count"] != float64(1) || check["deadline"] != float64(9) {
+		t.Errorf("results %v", b["results"])
 	}
 }

@@ -77,6 +77,12 @@ type Firing struct {
 	// Resolved is true when the firing closes an incident instead of opening one.
 	Resolved bool  `json:"resolved,omitempty"`
 	Event    Event `json:"event"`
+	// Results holds, per action name, the data an earlier action of the
+	// chain produced (proving-check: the bad sectors), for the actions
+	// that run after it (an action's `then`).
+	Results map[string]any `json:"results,omitempty"`
+	// Via lists the actions whose `then` led to this firing, in order.
+	Via []string `json:"via,omitempty"`
 }
 
 // Time is the time of the event that caused the firing.

@@ -17,7 +17,8 @@ const MaxRendered = 64 << 10
 // Template is a text/template rendered over a firing and its event. The
 // data has the event's contract names (.source, .host, .time, .level,
 // .logger, .caller, .msg, .fields, .captures, .line, .file, .offset,
-// .lineno) and the firing's (.rule, .severity, .summary, .group, .count).
+// .lineno) and the firing's (.rule, .severity, .summary, .group, .count,
+// .results: what earlier actions of a `then` chain produced, by action).
 // Functions: field NAME and capture NAME (the value as text, "" when
 // absent), json, upper, lower, trunc N, default DEF VALUE, quote.
 type Template struct {
@@ -80,7 +81,7 @@ func Data(f *Firing) map[string]any {
 		"captures": caps, "line": ev.Line, "file": ev.File, "offset": ev.Offset,
 		"lineno": ev.LineNo,
 		"rule":   f.Rule, "severity": f.Severity, "summary": f.Summary,
-		"group": f.Group, "count": f.Count,
+		"group": f.Group, "count": f.Count, "results": f.Results,
 	}
 }
 
