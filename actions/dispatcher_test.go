@@ -474,3 +474,31 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestThenChain: an action's `then` runs after it with its outcome in the
+// summary; a configuration that loops (a then b, b then a) stops instead
+// of running forever.
+func TestThenChain(t *testing.T) {
+	rc := newReceiver(t, nil)
+	d, audit := dispatcher(t, map[string]*Configured{
+		"a": hookAction(t, rc.URL+"/a", "then: [b]\n"),
+		"b": hookAction(t, rc.URL+"/b", "then: [a]\n"),
+	})
+	d.Dispatch(fire("r", "a"))
+	var paths []string
+	for i := 0; i < 3; i++ {
+		paths = append(paths, rc.next(t).Path)
+		if r := audit.next(t); r.Outcome != OutcomeOK {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if strings.Join(paths, " ") != "/a /b /a" {
+		t.Errorf("ran %v", paths)
+	}
+	select {
+	case g := <-rc.got:
+		t.Fatalf("the loop went on: %s", g.Path)
+	case <-time.After(300 * time.Millisecond):
+	}
+	audit.none(t)
+}
