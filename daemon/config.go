@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/venus-medic/venus-medic/actions"
 	"github.com/venus-medic/venus-medic/internal/yamlconf"
 	"github.com/venus-medic/venus-medic/parsers"
+	"github.com/venus-medic/venus-medic/sources"
 )
 
 // DefaultConfigPath is where `run` and `check` look for a configuration
@@ -47,7 +49,7 @@ type SourceConfig struct {
 	File    StringList `yaml:"file"`
 	Command []string   `yaml:"command"`
 	Journal yaml.Node  `yaml:"journal"`
-	Probe   yaml.Node  `yaml:"probe"`
+	Probe   *ProbeSpec `yaml:"probe"`
 	Tap     yaml.Node  `yaml:"tap"`
 	Parser  string     `yaml:"parser"`
 	Pattern string     `yaml:"pattern"`
@@ -59,6 +61,16 @@ type SourceConfig struct {
 	Stderr string `yaml:"stderr"`
 
 	node *yaml.Node
+}
+
+// ProbeSpec is a probe source: a command run every interval whose result
+// becomes an event (see sources.Probe).
+type ProbeSpec struct {
+	Every   yamlconf.Duration `yaml:"every"`
+	Command []string          `yaml:"command"`
+	Timeout yamlconf.Duration `yaml:"timeout"`
+	Parse   string            `yaml:"parse"`
+	Env     []string          `yaml:"env"`
 }
 
 // StringList is a YAML string or list of strings.
@@ -176,10 +188,22 @@ func (c *Config) validate() error {
 		if len(s.Command) > 0 {
 			kinds++
 		}
+		if s.Probe != nil {
+			kinds++
+			if len(s.Probe.Command) == 0 || s.Probe.Every <= 0 {
+				at("source %q: a probe needs every (an interval) and command (an argv list)", s.Name)
+			}
+			if s.Probe.Parse != "" && !slices.Contains(sources.ProbeParsers, s.Probe.Parse) {
+				at("source %q: unknown probe parse %q (known: %s)", s.Name, s.Probe.Parse, strings.Join(sources.ProbeParsers, ", "))
+			}
+			if s.Parser == "" {
+				s.Parser = "json" // a probe's result is a JSON object
+			}
+		}
 		for _, k := range []struct {
 			n    yaml.Node
 			name string
-		}{{s.Journal, "journal"}, {s.Probe, "probe"}, {s.Tap, "tap"}} {
+		}{{s.Journal, "journal"}, {s.Tap, "tap"}} {
 			if k.n.Kind != 0 {
 				kinds++
 				hint := ""

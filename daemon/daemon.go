@@ -216,6 +216,13 @@ func (d *Daemon) newSource(sc SourceConfig, pos json.RawMessage) (*source, error
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
 		}
 		s.src = c
+	case sc.Probe != nil:
+		pr, err := sources.NewProbe(sources.ProbeConfig{Name: sc.Name, Every: sc.Probe.Every.D(), Command: sc.Probe.Command,
+			Timeout: sc.Probe.Timeout.D(), Parse: sc.Probe.Parse, Env: sc.Probe.Env}, log)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
+		}
+		s.src = pr
 	default:
 		return nil, fmt.Errorf("source %q: nothing to follow", sc.Name)
 	}

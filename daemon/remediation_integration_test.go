@@ -216,3 +216,45 @@ actions:
 		t.Errorf("results %v", b["results"])
 	}
 }
+
+// TestProbeFaults: a probe runs `proving faults` every interval; a rule
+// alerts when the count is above zero.
+func TestProbeFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	bin := filepath.Join(e.dir, "venus-sealer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
+		t.Fatalf("build fake: %v\n%s", err, out)
+	}
+	scenario := filepath.Join(e.dir, "scenario.json")
+	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"7": [{"sectors": [1000, 1001], "bad": {"1001": "gone"}}]}}`)
+	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: proving-faults
+    source: proving-faults
+    when: fields.faults > 0
+    severity: warning
+    summary: '{{ field "faults" }} faulty sectors on {{ field "miner" }}: {{ field "sectors" }}'
+    cooldown: 1h
+    actions: [ops]
+`)
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+sources:
+  - name: proving-faults
+    probe: {every: 30m, command: [%s, proving, faults], parse: proving-faults}
+actions:
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, e.dir, e.rules, bin, r.URL))
+	_, _ = e.start(t)
+	b := r.wait(t, 1)[0]
+	if b["summary"] != "1 faulty sectors on f01234: [1001]" {
+		t.Errorf("summary %q", b["summary"])
+	}
+}
