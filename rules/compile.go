@@ -71,6 +71,7 @@ type verifyDoc struct {
 	Absent    yaml.Node `yaml:"absent"`
 	Present   yaml.Node `yaml:"present"`
 	OnFailure yaml.Node `yaml:"on_failure"`
+	OnSuccess yaml.Node `yaml:"on_success"`
 }
 
 // compiler turns rule files into rules, collecting every problem.
@@ -289,6 +290,9 @@ func (c *compiler) rule(n *yaml.Node) {
 		}
 		if d.Verify.OnFailure.Kind != 0 {
 			v.onFailure = c.actions(&d.Verify.OnFailure, "on_failure")
+		}
+		if d.Verify.OnSuccess.Kind != 0 {
+			v.onSuccess = c.actions(&d.Verify.OnSuccess, "on_success")
 		}
 		r.verify = v
 	}

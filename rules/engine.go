@@ -97,6 +97,8 @@ type verifySpec struct {
 	cond      *vm.Program
 	pre       []cond
 	onFailure []string
+	// onSuccess are the actions told that the fix took ("remediated").
+	onSuccess []string
 }
 
 // group is the state of one rule for one value of its `by` expression. It
@@ -432,7 +434,7 @@ func (s *Set) followUp(r *rule, c *evalCtx, out []event.Firing) []event.Firing {
 		if r.verify.absent {
 			out = append(out, s.verifyFailed(r, p, &c.e))
 		} else {
-			r.nVerified.Add(1)
+			out = s.verified(r, p, &c.e, out)
 		}
 	}
 	if in := g.Incident; in != nil && r.resolve != nil && !now.Before(in.Since) &&
@@ -552,6 +554,22 @@ func (s *Set) verifyFailed(r *rule, p *pending, e *event.Event) event.Firing {
 	}
 }
 
+// verified counts a verification that held and, when the rule names
+// on_success actions, adds the firing that tells them ("remediated: …",
+// severity info); e is the event that confirmed it (for present) or the
+// verified firing's own event (for absent).
+func (s *Set) verified(r *rule, p *pending, e *event.Event, out []event.Firing) []event.Firing {
+	r.nVerified.Add(1)
+	if len(r.verify.onSuccess) == 0 {
+		return out
+	}
+	return append(out, event.Firing{
+		ID: p.Firing.ID + VerifiedSuffix, Rule: r.name, Severity: SeverityInfo,
+		Summary: VerifiedPrefix + p.Firing.Summary, Actions: slices.Clone(r.verify.onSuccess), Group: p.Firing.Group,
+		Count: 1, Event: *e,
+	})
+}
+
 // firingID is a stable hash of what identifies a firing: the rule, the
 // group and the event (time, where it was read, its text).
 func firingID(rule, key string, e *event.Event) string {
@@ -623,7 +641,7 @@ func (s *Set) expire(now time.Time, out []event.Firing) []event.Firing {
 		p := d.g.Verify
 		s.setPending(d.r, d.g, nil)
 		if d.r.verify.absent {
-			d.r.nVerified.Add(1)
+			out = s.verified(d.r, p, &p.Firing.Event, out)
 		} else {
 			out = append(out, s.verifyFailed(d.r, p, &p.Firing.Event))
 		}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -665,4 +666,40 @@ func TestPrefilterAgreesWithVM(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVerifyOnSuccess: when the fix took, the on_success actions are told
+// once ("remediated: …"), for present (on the confirming event) and for
+// absent (when the window passed quietly).
+func TestVerifyOnSuccess(t *testing.T) {
+	t.Run("present", func(t *testing.T) {
+		s := load(t, strings.Replace(pushRule, "on_failure: [ops]", "on_failure: [ops]\n      on_success: [ops]", 1))
+		got := feed(s,
+			ev("sophon-messager", 0, "push failed"),
+			ev("sophon-messager", time.Minute, "message pushed"),
+			ev("sophon-messager", 2*time.Minute, "message pushed"),
+		)
+		if len(got) != 2 {
+			t.Fatalf("got %v", gist(got))
+		}
+		r := got[1]
+		if r.Summary != "remediated: push failed" || r.Severity != "info" || r.ID != got[0].ID+VerifiedSuffix ||
+			strings.Join(r.Actions, ",") != "ops" || r.Event.Msg != "message pushed" {
+			t.Errorf("remediated firing %+v", r)
+		}
+		if got := s.Tick(at(time.Hour)); len(got) != 0 {
+			t.Errorf("tick: %v", gist(got))
+		}
+	})
+	t.Run("absent", func(t *testing.T) {
+		s := load(t, strings.Replace(walletRule, "on_failure: [page]", "on_failure: [page]\n      on_success: [ops]", 1))
+		first := feed(s, errEv("venus-wallet", 0, "WalletSign error password not set"))
+		got := s.Tick(at(2 * time.Minute))
+		if len(got) != 1 || got[0].Summary != "remediated: "+first[0].Summary || got[0].ID != first[0].ID+VerifiedSuffix {
+			t.Fatalf("got %v", gist(got))
+		}
+		if names := s.ActionNames(); !slices.Contains(names, "ops") {
+			t.Errorf("action names %v", names)
+		}
+	})
 }

@@ -81,6 +81,8 @@ type Info struct {
 	Cooldown time.Duration `json:"cooldown,omitempty"`
 	// OnFailure are the actions run when a verification fails.
 	OnFailure []string `json:"on_failure,omitempty"`
+	// OnSuccess are the actions told when a verification holds.
+	OnSuccess []string `json:"on_success,omitempty"`
 	// By is the group expression (of the threshold, absent or sequence).
 	By string `json:"by,omitempty"`
 	// Absent is the silence after which an `absent` rule fires.
@@ -143,9 +145,13 @@ const (
 // summary; ResolveSuffix ends the ID of a firing that closes an incident
 // (the ID of the firing that opened it, plus the suffix).
 const (
-	VerifySuffix  = "/verify"
-	VerifyPrefix  = "verification failed: "
-	ResolveSuffix = "/resolve"
+	VerifySuffix = "/verify"
+	VerifyPrefix = "verification failed: "
+	// VerifiedSuffix and VerifiedPrefix mark the firing sent to a
+	// verification's on_success actions when the fix took.
+	VerifiedSuffix = "/verified"
+	VerifiedPrefix = "remediated: "
+	ResolveSuffix  = "/resolve"
 )
 
 // BudgetPrefix starts the summary of a firing beyond its rule's
@@ -336,6 +342,7 @@ func (s *Set) Rules() []Info {
 		}
 		if r.verify != nil {
 			in.OnFailure = slices.Clone(r.verify.onFailure)
+			in.OnSuccess = slices.Clone(r.verify.onSuccess)
 		}
 		if r.by != nil {
 			in.By = r.bySrc
@@ -377,6 +384,7 @@ func (s *Set) ActionNames() []string {
 		out = append(out, r.escalate...)
 		if r.verify != nil {
 			out = append(out, r.verify.onFailure...)
+			out = append(out, r.verify.onSuccess...)
 		}
 	}
 	slices.Sort(out)
