@@ -258,3 +258,42 @@ actions:
 		t.Errorf("summary %q", b["summary"])
 	}
 }
+
+// TestListenerLoopThresholdAndCooldown (seed case 3): five `restarting
+// listenWalletRequestOnce` within ten minutes for one api hub give one
+// alert; a sixth inside the cooldown gives none; another hub is counted
+// apart.
+func TestListenerLoopThresholdAndCooldown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: wallet-listener-restart-loop
+    source: venus-wallet
+    when: msg == "restarting listenWalletRequestOnce"
+    threshold: {count: 5, within: 10m, by: 'fields["api hub"]'}
+    cooldown: 30m
+    summary: 'wallet keeps reconnecting to {{ field "api hub" }}'
+    actions: [ops]
+`)
+	_, _ = e.start(t)
+	line := func(ts, hub string) string {
+		return ts + "\tINFO\twallet_event\twalletevent/wallet_client.go:83\trestarting listenWalletRequestOnce\t{\"api hub\": \"" + hub + "\"}\n"
+	}
+	var b strings.Builder
+	for i := 0; i < 5; i++ {
+		b.WriteString(line(fmt.Sprintf("2026-11-25T10:0%d:00.000+0800", 2*i), "/dns/gw1/tcp/83/wss"))
+	}
+	b.WriteString(line("2026-11-25T10:09:30.000+0800", "/dns/gw1/tcp/83/wss")) // inside the cooldown
+	for i := 0; i < 4; i++ {
+		b.WriteString(line(fmt.Sprintf("2026-11-25T10:0%d:10.000+0800", i), "/dns/gw2/tcp/83/wss")) // four only
+	}
+	appendFile(t, e.log, b.String())
+	got := r.wait(t, 1)
+	if got[0]["summary"] != "wallet keeps reconnecting to /dns/gw1/tcp/83/wss" || got[0]["time"] != "2026-11-25T10:08:00+08:00" {
+		t.Errorf("got %v", got[0])
+	}
+	r.quiet(t, time.Second)
+}
