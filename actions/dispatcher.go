@@ -31,6 +31,9 @@ type Record struct {
 	FiringID string
 	Rule     string
 	Action   string
+	// Event is where the firing came from: the source and the log line
+	// (capped at 4 KiB), so the audit shows what an action acted on.
+	Source, Line string
 	// Outcome is OutcomeOK, OutcomeFailed (the action refused, or every
 	// attempt failed) or OutcomeDropped (never completed: the queue was
 	// full, or venus-medic stopped first).
@@ -171,7 +174,16 @@ func (d *Dispatcher) Dispatch(f event.Firing) {
 }
 
 func (d *Dispatcher) refusal(f event.Firing, action, outcome, why string) Record {
-	return Record{Time: time.Now(), FiringID: f.ID, Rule: f.Rule, Action: action, Outcome: outcome, Err: why}
+	return Record{Time: time.Now(), FiringID: f.ID, Rule: f.Rule, Action: action, Source: f.Event.Source, Line: auditLine(f.Event.Line), Outcome: outcome, Err: why}
+}
+
+// auditLine caps a log line for the audit record.
+func auditLine(s string) string {
+	const max = 4 << 10
+	if len(s) > max {
+		return s[:max] + "…[cut]"
+	}
+	return s
 }
 
 // Update replaces the set of actions after a reload: new firings go to the
@@ -323,7 +335,7 @@ func (w *worker) chain(f event.Firing, r Record, result map[string]any) {
 func (w *worker) handle(f event.Firing) (Record, map[string]any) {
 	d := w.d
 	start := time.Now()
-	r := Record{FiringID: f.ID, Rule: f.Rule, Action: w.name}
+	r := Record{FiringID: f.ID, Rule: f.Rule, Action: w.name, Source: f.Event.Source, Line: auditLine(f.Event.Line)}
 	var result map[string]any
 	finish := func(outcome, why string) (Record, map[string]any) {
 		r.Outcome, r.Err = outcome, why

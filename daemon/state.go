@@ -116,6 +116,8 @@ type auditRecord struct {
 	FiringID string  `json:"firing_id"`
 	Rule     string  `json:"rule"`
 	Action   string  `json:"action"`
+	Source   string  `json:"source,omitempty"`
+	Line     string  `json:"line,omitempty"`
 	Outcome  string  `json:"outcome"`
 	Attempts int     `json:"attempts"`
 	Error    string  `json:"error,omitempty"`
@@ -128,7 +130,7 @@ type auditRecord struct {
 func (s *State) Audit(r actions.Record) error {
 	b, err := json.Marshal(auditRecord{
 		Time: r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), FiringID: r.FiringID,
-		Rule: r.Rule, Action: r.Action, Outcome: r.Outcome, Attempts: r.Attempts,
+		Rule: r.Rule, Action: r.Action, Source: r.Source, Line: r.Line, Outcome: r.Outcome, Attempts: r.Attempts,
 		Error: r.Err, Output: r.Output, Seconds: r.Duration.Seconds(),
 	})
 	if err != nil {
