@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -68,9 +70,55 @@ type SourceConfig struct {
 type ProbeSpec struct {
 	Every   yamlconf.Duration `yaml:"every"`
 	Command []string          `yaml:"command"`
+	// HTTP is a URL fetched with GET (a component's /healthcheck).
+	HTTP string `yaml:"http"`
+	// RPC is a JSON-RPC call (e.g. Filecoin.LockState on venus-wallet).
+	RPC     *RPCSpec          `yaml:"rpc"`
 	Timeout yamlconf.Duration `yaml:"timeout"`
 	Parse   string            `yaml:"parse"`
 	Env     []string          `yaml:"env"`
+}
+
+// RPCSpec is a probe's JSON-RPC call.
+type RPCSpec struct {
+	URL    string `yaml:"url"`
+	Method string `yaml:"method"`
+	Params []any  `yaml:"params"`
+	// TokenFile holds the bearer token, as is or hex-encoded (venus-wallet's
+	// config.toml keeps its admin JWT hex-encoded).
+	TokenFile string `yaml:"token_file"`
+}
+
+// probeConfig turns a probe source's configuration into the source's.
+func (sc *SourceConfig) probeConfig() (sources.ProbeConfig, error) {
+	p := sc.Probe
+	pc := sources.ProbeConfig{Name: sc.Name, Every: p.Every.D(), Command: p.Command, URL: p.HTTP,
+		Timeout: p.Timeout.D(), Parse: p.Parse, Env: p.Env}
+	if r := p.RPC; r != nil {
+		params, err := json.Marshal(r.Params)
+		if err != nil || r.Params == nil {
+			params = []byte("[]")
+		}
+		call := &sources.RPCCall{URL: r.URL, Method: r.Method, Params: params}
+		if r.TokenFile != "" {
+			tok, err := yamlconf.ReadSecretFile(r.TokenFile)
+			if err != nil {
+				return pc, fmt.Errorf("rpc token_file: %w", err)
+			}
+			call.Token = decodeToken(tok.Reveal())
+		}
+		pc.RPC = call
+	}
+	return pc, nil
+}
+
+// decodeToken returns a JWT given as is or hex-encoded.
+func decodeToken(s string) string {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && strings.Count(string(b), ".") == 2 {
+		return string(b)
+	}
+	return s
 }
 
 // StringList is a YAML string or list of strings.
@@ -135,6 +183,13 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 			}
 		}
 	}
+	if cfg.File != "" && !strings.HasPrefix(cfg.File, "(embedded)") {
+		for _, sc := range cfg.Sources {
+			if sc.Probe != nil && sc.Probe.RPC != nil && sc.Probe.RPC.TokenFile != "" && !filepath.IsAbs(sc.Probe.RPC.TokenFile) {
+				sc.Probe.RPC.TokenFile = filepath.Join(filepath.Dir(cfg.File), sc.Probe.RPC.TokenFile)
+			}
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -190,8 +245,18 @@ func (c *Config) validate() error {
 		}
 		if s.Probe != nil {
 			kinds++
-			if len(s.Probe.Command) == 0 || s.Probe.Every <= 0 {
-				at("source %q: a probe needs every (an interval) and command (an argv list)", s.Name)
+			n := 0
+			for _, set := range []bool{len(s.Probe.Command) > 0, s.Probe.HTTP != "", s.Probe.RPC != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 || s.Probe.Every <= 0 {
+				at("source %q: a probe needs every (an interval) and one of command (an argv list), http (a URL), rpc (url, method)", s.Name)
+			} else if _, err := s.probeConfig(); err != nil {
+				at("source %q: %v", s.Name, err)
+			} else if s.Probe.RPC != nil && (s.Probe.RPC.URL == "" || s.Probe.RPC.Method == "") {
+				at("source %q: a probe's rpc needs url and method", s.Name)
 			}
 			if s.Probe.Parse != "" && !slices.Contains(sources.ProbeParsers, s.Probe.Parse) {
 				at("source %q: unknown probe parse %q (known: %s)", s.Name, s.Probe.Parse, strings.Join(sources.ProbeParsers, ", "))

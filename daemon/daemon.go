@@ -217,8 +217,11 @@ func (d *Daemon) newSource(sc SourceConfig, pos json.RawMessage) (*source, error
 		}
 		s.src = c
 	case sc.Probe != nil:
-		pr, err := sources.NewProbe(sources.ProbeConfig{Name: sc.Name, Every: sc.Probe.Every.D(), Command: sc.Probe.Command,
-			Timeout: sc.Probe.Timeout.D(), Parse: sc.Probe.Parse, Env: sc.Probe.Env}, log)
+		pc, err := sc.probeConfig()
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
+		}
+		pr, err := sources.NewProbe(pc, log)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -312,4 +313,47 @@ func auditHas(audit, action, outcome string, attempts int) bool {
 		}
 	}
 	return false
+}
+
+// TestProbeWalletLockState: an rpc probe asks the (fake) wallet for
+// Filecoin.LockState with the hex-encoded admin token of its config.toml;
+// a rule alerts while it is locked.
+func TestProbeWalletLockState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	w, err := wallet.Start(wallet.Options{Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	writeFile(t, filepath.Join(e.dir, "token.hex"), hex.EncodeToString([]byte(w.Token()))+"\n")
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: wallet-locked
+    source: wallet-api
+    when: fields.result == true
+    summary: 'venus-wallet is locked'
+    cooldown: 1h
+    actions: [ops]
+`)
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+sources:
+  - name: wallet-api
+    probe: {every: 1h, rpc: {url: %s, method: Filecoin.LockState, token_file: token.hex}}
+actions:
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, e.dir, e.rules, w.URL(), r.URL))
+	_, _ = e.start(t)
+	if b := r.wait(t, 1)[0]; b["summary"] != "venus-wallet is locked" {
+		t.Errorf("got %v", b)
+	}
+	if strings.Contains(e.logText(), w.Token()) {
+		t.Error("the token leaked into the log")
+	}
 }

@@ -3,6 +3,9 @@ package sources
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +80,60 @@ func TestProbeTimeoutKills(t *testing.T) {
 func TestProbeGarbageIsAFailure(t *testing.T) {
 	m := probeOnce(t, ProbeConfig{Command: []string{"echo", "<html>proxy error</html>"}, Parse: "proving-faults"})
 	if m["level"] != "ERROR" || m["faults"] != nil {
+		t.Errorf("result %v", m)
+	}
+}
+
+func TestProbeHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthcheck" {
+			w.Write([]byte("ok"))
+			return
+		}
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	m := probeOnce(t, ProbeConfig{URL: srv.URL + "/healthcheck"})
+	if m["ok"] != true || m["status"] != float64(200) || m["level"] != "INFO" {
+		t.Errorf("result %v", m)
+	}
+	m = probeOnce(t, ProbeConfig{URL: srv.URL + "/down?token=SECRET"})
+	if m["ok"] != false || m["status"] != float64(503) || m["level"] != "ERROR" || strings.Contains(fmt.Sprint(m), "SECRET") {
+		t.Errorf("result %v", m)
+	}
+	m = probeOnce(t, ProbeConfig{URL: "http://127.0.0.1:1/healthcheck"})
+	if m["ok"] != false || m["level"] != "ERROR" {
+		t.Errorf("result %v", m)
+	}
+}
+
+func TestProbeRPC(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good-token" {
+			w.WriteHeader(401)
+			return
+		}
+		var req struct {
+			Method string `json:"method"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Method == "Filecoin.LockState" {
+			w.Write([]byte(`{"jsonrpc":"2.0","result":true,"id":1}`))
+			return
+		}
+		w.Write([]byte(`{"jsonrpc":"2.0","error":{"code":1,"message":"method not found"},"id":1}`))
+	}))
+	defer srv.Close()
+	m := probeOnce(t, ProbeConfig{RPC: &RPCCall{URL: srv.URL + "/rpc/v0", Method: "Filecoin.LockState", Token: "good-token"}})
+	if m["ok"] != true || m["result"] != true {
+		t.Errorf("result %v", m)
+	}
+	m = probeOnce(t, ProbeConfig{RPC: &RPCCall{URL: srv.URL + "/rpc/v0", Method: "Filecoin.Nope", Token: "good-token"}})
+	if m["ok"] != false || !strings.Contains(m["error"].(string), "method not found") {
+		t.Errorf("result %v", m)
+	}
+	m = probeOnce(t, ProbeConfig{RPC: &RPCCall{URL: srv.URL + "/rpc/v0", Method: "Filecoin.LockState", Token: "bad-token"}})
+	if m["ok"] != false || m["status"] != float64(401) || strings.Contains(fmt.Sprint(m), "bad-token") {
 		t.Errorf("result %v", m)
 	}
 }
