@@ -43,6 +43,9 @@ type Record struct {
 	Err string
 	// Output is the last attempt's output, for actions that have one (exec).
 	Output string
+	// Result is the data a successful run produced (proving-check: the bad
+	// sectors), nil for actions that produce none.
+	Result map[string]any
 	// Duration runs from the firing's turn in its action's queue to the
 	// outcome: rate-limit waits, attempts and backoff.
 	Duration time.Duration
@@ -289,6 +292,7 @@ func (w *worker) run() {
 	}
 	for j := range w.queue {
 		r, result := w.handle(j.f)
+		r.Result = result
 		w.d.record(r)
 		w.chain(j.f, r, result)
 	}

@@ -70,7 +70,16 @@ type Daemon struct {
 
 	// ready is closed once the daemon runs (tests wait on it).
 	ready chan struct{}
+	// outcomes carries the results of actions back to the rules as events
+	// of the source "venus-medic", so rules can act on them.
+	outcomes chan event.Event
 }
+
+// OutcomeSource is the source of the events that report what an action
+// did: logger "actions", msg "action NAME for rule RULE: OUTCOME", fields
+// action, rule, outcome, attempts, firing_id, error, output and result
+// (the action's data, e.g. a proving check's bad_count and bad_sectors).
+const OutcomeSource = "venus-medic"
 
 // source is one configured source and its parse stage.
 type source struct {
@@ -127,7 +136,8 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 	if opts.SaveEvery <= 0 {
 		opts.SaveEvery = time.Second
 	}
-	d := &Daemon{cfg: cfg, host: cfg.Host, opts: opts, log: opts.Logger, reloadCh: make(chan reloadReq), ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, host: cfg.Host, opts: opts, log: opts.Logger, reloadCh: make(chan reloadReq), ready: make(chan struct{}),
+		outcomes: make(chan event.Event, 256)}
 
 	acts, set, err := d.load(cfg)
 	if err != nil {
@@ -187,6 +197,7 @@ func New(cfg *Config, opts Options) (*Daemon, error) {
 		if r.Outcome != "ok" {
 			d.log.Warn("action did not complete", "action", r.Action, "rule", r.Rule, "outcome", r.Outcome, "attempts", r.Attempts, "error", r.Err)
 		}
+		d.reportOutcome(r)
 	})
 	return d, nil
 }
@@ -418,6 +429,47 @@ func makeEvent(p parsers.Parser, rec event.Line, host string) event.Event {
 	return ev
 }
 
+// reportOutcome hands an action's outcome to the rules as an event. The
+// outcomes of actions that an outcome event caused are not reported
+// again, so rules on outcomes cannot feed themselves.
+func (d *Daemon) reportOutcome(r actions.Record) {
+	if r.Source == OutcomeSource {
+		return
+	}
+	level := event.LevelInfo
+	if r.Outcome != actions.OutcomeOK {
+		level = event.LevelError
+	}
+	msg := fmt.Sprintf("action %s for rule %s: %s", r.Action, r.Rule, r.Outcome)
+	if r.Err != "" {
+		msg += ": " + r.Err
+	}
+	fields := map[string]any{"action": r.Action, "rule": r.Rule, "outcome": r.Outcome,
+		"attempts": float64(r.Attempts), "firing_id": r.FiringID}
+	if r.Err != "" {
+		fields["error"] = r.Err
+	}
+	if r.Output != "" {
+		fields["output"] = r.Output
+	}
+	if r.Result != nil {
+		// Through JSON, so numbers are float64 as in every other event.
+		if b, err := json.Marshal(r.Result); err == nil {
+			var m map[string]any
+			if json.Unmarshal(b, &m) == nil {
+				fields["result"] = m
+			}
+		}
+	}
+	ev := event.Event{Source: OutcomeSource, Host: d.host, Time: r.Time, Level: level, Logger: "actions",
+		Msg: msg, Fields: fields, Line: msg}
+	select {
+	case d.outcomes <- ev:
+	default:
+		d.log.Warn("too many action outcomes waiting for the rules; this one is not shown to them", "action", r.Action, "rule", r.Rule)
+	}
+}
+
 // rulesLoop is the one goroutine that owns the rule set: it evaluates
 // events, commits positions, ticks verifications, saves state and swaps in
 // reloaded rules.
@@ -441,6 +493,13 @@ func (d *Daemon) rulesLoop(items <-chan item) {
 				// the rule state (cooldowns, windows) before acting, so a
 				// crash cannot make the same line act twice or forget the
 				// cooldown it started. Firings are rare: one fsync each.
+				d.save()
+				for _, f := range firings {
+					d.fire(f)
+				}
+			}
+		case ev := <-d.outcomes:
+			if firings := d.set.Eval(&ev); len(firings) > 0 {
 				d.save()
 				for _, f := range firings {
 					d.fire(f)

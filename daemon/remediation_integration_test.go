@@ -219,6 +219,63 @@ actions:
 	}
 }
 
+// TestActionOutcomeFeedsRules: what an action found is an event for later
+// rules: a rule on the proving check's result (source venus-medic) fires
+// when it found bad sectors.
+func TestActionOutcomeFeedsRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	e := newEnv(t, r.URL)
+	bin := filepath.Join(e.dir, "damocles-manager")
+	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
+		t.Fatalf("build fake: %v\n%s", err, out)
+	}
+	scenario := filepath.Join(e.dir, "scenario.json")
+	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"9": [{"sectors": [1000, 1001, 1002], "bad": {"1001": "stat object sealed/s-t01234-1001 for sealed file: no such file or directory"}}]}}`)
+	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
+  - name: damocles-wdpost-faulty-sectors
+    source: damocles-manager
+    when: msg contains "DETECTED FAULTY SECTORS"
+    severity: critical
+    summary: 'miner {{ .fields.mid }}: faulty sectors for deadline {{ field "decl-index" }}'
+    actions: [check]
+  - name: bad-sectors-found
+    source: venus-medic
+    when: fields.action == "check" && fields.result.bad_count > 0
+    summary: '{{ .fields.result.bad_count }} bad sectors in deadline {{ .fields.result.deadline }}'
+    actions: [ops]
+`)
+	logf := filepath.Join(e.dir, "manager.log")
+	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
+rules: [%s]
+sources:
+  - name: damocles-manager
+    file: %s
+actions:
+  check:
+    type: proving-check
+    tool: damocles-manager
+    binary: %s
+    miner: '{{ field "mid" }}'
+    deadline: '{{ field "decl-index" }}'
+    retries: 0
+  ops:
+    type: webhook
+    url: %s
+    retries: 0
+`, e.dir, e.rules, logf, bin, r.URL))
+	_, _ = e.start(t)
+	appendFile(t, logf, "2024-03-05T10:41:05.123+0800\tERROR\tposter\tposter/runner.go:780\tDETECTED FAULTY SECTORS, declaring faults\t{\"mid\": \"1234\", \"ddl-idx\": 7, \"decl-index\": 9, \"stage\": \"check-faults\", \"count\": 1}\n")
+	b := r.wait(t, 1)[0]
+	if b["rule"] != "bad-sectors-found" || b["summary"] != "1 bad sectors in deadline 9" || b["source"] != "venus-medic" {
+		t.Errorf("got %v", b)
+	}
+	r.quiet(t, 500*time.Millisecond)
+}
+
 // TestProbeFaults: a probe runs `proving faults` every interval; a rule
 // alerts when the count is above zero.
 func TestProbeFaults(t *testing.T) {

@@ -21,7 +21,7 @@ func loadRules(paths []string, opt rules.Options) (*rules.Set, error) {
 // configuration's sources nor a Venus component: such a rule never fires,
 // and a misspelled name would otherwise go unnoticed.
 func unknownSources(set *rules.Set, cfg *daemon.Config) []error {
-	known := map[string]bool{}
+	known := map[string]bool{daemon.OutcomeSource: true} // what actions did
 	if cfg != nil {
 		for _, s := range cfg.Sources {
 			known[event.CanonicalSource(s.Name)] = true
