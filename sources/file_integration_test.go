@@ -468,8 +468,13 @@ func TestFileRenamedBetweenFollowedNames(t *testing.T) {
 	appendFile(t, b, seqs(11, 20))
 	lines := r.waitSeq(20)
 	checkSeq(t, lines, 1, 20)
-	if l := lines[19]; l.File != b {
-		t.Fatalf("last line read from %s, want %s", l.File, b)
+	// Lines written right after the rename may still be read through the
+	// old name's open descriptor (it is the same file); either name is
+	// right, what matters is that each line arrives once and in order.
+	for _, l := range lines[10:] {
+		if l.File != a && l.File != b {
+			t.Fatalf("line read from %s, want %s or %s", l.File, a, b)
+		}
 	}
 }
 
