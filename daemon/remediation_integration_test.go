@@ -160,31 +160,32 @@ func TestRemediationWrongPasswordEscalates(t *testing.T) {
 	}
 }
 
-// TestProvingCheckThenNotify: a damocles-manager WindowPoSt fault line
-// names a deadline; venus-medic runs the proving check for that deadline
-// (a fake damocles-manager with the real output format) and the
-// notification that follows lists the bad sectors.
-func TestProvingCheckThenNotify(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration")
-	}
-	r := newReceiver(t)
-	e := newEnv(t, r.URL)
-	bin := filepath.Join(e.dir, "damocles-manager")
+// buildFakeProving builds the fake venus-sealer/damocles-manager (it acts
+// as the tool its file is named after) into dir.
+func buildFakeProving(t *testing.T, dir, name string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
 	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
 		t.Fatalf("build fake: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// provingEnv runs the daemon on a damocles-manager log with a fake
+// damocles-manager whose deadline 9 has sector 1001 bad, the given rules,
+// and a proving-check action `check` (with then, when not empty) beside
+// the webhook `ops`. It returns the log to append to.
+func provingEnv(t *testing.T, r *receiver, rules, then string) string {
+	t.Helper()
+	e := newEnv(t, r.URL)
+	bin := buildFakeProving(t, e.dir, "damocles-manager")
 	scenario := filepath.Join(e.dir, "scenario.json")
 	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"9": [{"sectors": [1000, 1001, 1002], "bad": {"1001": "stat object sealed/s-t01234-1001 for sealed file: no such file or directory"}}]}}`)
 	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
-	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
-  - name: damocles-wdpost-faulty-sectors
-    source: damocles-manager
-    when: msg contains "DETECTED FAULTY SECTORS"
-    severity: critical
-    summary: 'miner {{ .fields.mid }}: faulty sectors for deadline {{ field "decl-index" }}'
-    actions: [check]
-`)
+	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), rules)
+	if then != "" {
+		then = "    then: " + then + "\n"
+	}
 	logf := filepath.Join(e.dir, "manager.log")
 	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
 rules: [%s]
@@ -199,14 +200,36 @@ actions:
     miner: '{{ field "mid" }}'
     deadline: '{{ field "decl-index" }}'
     retries: 0
-    then: [ops]
-  ops:
+%s  ops:
     type: webhook
     url: %s
     retries: 0
-`, e.dir, e.rules, logf, bin, r.URL))
+`, e.dir, e.rules, logf, bin, then, r.URL))
 	_, _ = e.start(t)
-	appendFile(t, logf, "2024-03-05T10:41:05.123+0800\tERROR\tposter\tposter/runner.go:780\tDETECTED FAULTY SECTORS, declaring faults\t{\"mid\": \"1234\", \"ddl-idx\": 7, \"decl-index\": 9, \"stage\": \"check-faults\", \"count\": 1}\n")
+	return logf
+}
+
+const faultyRule = `rules:
+  - name: damocles-wdpost-faulty-sectors
+    source: damocles-manager
+    when: msg contains "DETECTED FAULTY SECTORS"
+    severity: critical
+    summary: 'miner {{ .fields.mid }}: faulty sectors for deadline {{ field "decl-index" }}'
+    actions: [check]
+`
+
+const faultyLine = "2024-03-05T10:41:05.123+0800\tERROR\tposter\tposter/runner.go:780\tDETECTED FAULTY SECTORS, declaring faults\t{\"mid\": \"1234\", \"ddl-idx\": 7, \"decl-index\": 9, \"stage\": \"check-faults\", \"count\": 1}\n"
+
+// TestProvingCheckThenNotify: a damocles-manager WindowPoSt fault line
+// names a deadline; venus-medic runs the proving check for that deadline
+// (a fake damocles-manager with the real output format) and the
+// notification that follows lists the bad sectors.
+func TestProvingCheckThenNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	r := newReceiver(t)
+	appendFile(t, provingEnv(t, r, faultyRule, "[ops]"), faultyLine)
 	b := r.wait(t, 1)[0]
 	s, _ := b["summary"].(string)
 	if !strings.HasPrefix(s, "miner 1234: faulty sectors for deadline 9\ncheck: deadline 9: 1 bad sector") || !strings.Contains(s, "1001 (stat object") {
@@ -227,48 +250,13 @@ func TestActionOutcomeFeedsRules(t *testing.T) {
 		t.Skip("integration")
 	}
 	r := newReceiver(t)
-	e := newEnv(t, r.URL)
-	bin := filepath.Join(e.dir, "damocles-manager")
-	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
-		t.Fatalf("build fake: %v\n%s", err, out)
-	}
-	scenario := filepath.Join(e.dir, "scenario.json")
-	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"9": [{"sectors": [1000, 1001, 1002], "bad": {"1001": "stat object sealed/s-t01234-1001 for sealed file: no such file or directory"}}]}}`)
-	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
-	writeFile(t, filepath.Join(e.rules, "wallet.yaml"), `rules:
-  - name: damocles-wdpost-faulty-sectors
-    source: damocles-manager
-    when: msg contains "DETECTED FAULTY SECTORS"
-    severity: critical
-    summary: 'miner {{ .fields.mid }}: faulty sectors for deadline {{ field "decl-index" }}'
-    actions: [check]
-  - name: bad-sectors-found
+	logf := provingEnv(t, r, faultyRule+`  - name: bad-sectors-found
     source: venus-medic
     when: fields.action == "check" && fields.result.bad_count > 0
     summary: '{{ .fields.result.bad_count }} bad sectors in deadline {{ .fields.result.deadline }}'
     actions: [ops]
-`)
-	logf := filepath.Join(e.dir, "manager.log")
-	writeFile(t, e.cfg, fmt.Sprintf(`state_dir: %s/state
-rules: [%s]
-sources:
-  - name: damocles-manager
-    file: %s
-actions:
-  check:
-    type: proving-check
-    tool: damocles-manager
-    binary: %s
-    miner: '{{ field "mid" }}'
-    deadline: '{{ field "decl-index" }}'
-    retries: 0
-  ops:
-    type: webhook
-    url: %s
-    retries: 0
-`, e.dir, e.rules, logf, bin, r.URL))
-	_, _ = e.start(t)
-	appendFile(t, logf, "2024-03-05T10:41:05.123+0800\tERROR\tposter\tposter/runner.go:780\tDETECTED FAULTY SECTORS, declaring faults\t{\"mid\": \"1234\", \"ddl-idx\": 7, \"decl-index\": 9, \"stage\": \"check-faults\", \"count\": 1}\n")
+`, "")
+	appendFile(t, logf, faultyLine)
 	b := r.wait(t, 1)[0]
 	if b["rule"] != "bad-sectors-found" || b["summary"] != "1 bad sectors in deadline 9" || b["source"] != "venus-medic" {
 		t.Errorf("got %v", b)
@@ -284,10 +272,7 @@ func TestProbeFaults(t *testing.T) {
 	}
 	r := newReceiver(t)
 	e := newEnv(t, r.URL)
-	bin := filepath.Join(e.dir, "venus-sealer")
-	if out, err := exec.Command("go", "build", "-o", bin, "../internal/fakevenus/sealer/cmd/fake-proving").CombinedOutput(); err != nil {
-		t.Fatalf("build fake: %v\n%s", err, out)
-	}
+	bin := buildFakeProving(t, e.dir, "venus-sealer")
 	scenario := filepath.Join(e.dir, "scenario.json")
 	writeFile(t, scenario, `{"miner": "f01234", "deadlines": {"7": [{"sectors": [1000, 1001], "bad": {"1001": "gone"}}]}}`)
 	t.Setenv("FAKE_PROVING_SCENARIO", scenario)
